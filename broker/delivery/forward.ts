@@ -1,0 +1,42 @@
+import type { AedesPublishPacket, Client } from 'aedes'
+import type { EmitOrder } from '../durability/emit-order.js'
+import { topicMatches } from './topic-match.js'
+
+type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number } | undefined> }
+
+/**
+ * Aedes's `authorizeForward` hook, run for each packet about to be written to
+ * a subscriber. It fixes two things Aedes 1.2 gets wrong:
+ * - QoS downgrade: Aedes looks the subscription up by the packet's topic, so a
+ *   message reached through a wildcard filter (retained messages included)
+ *   goes out at the publisher's QoS. A client receives at most the highest QoS
+ *   of its matching subscriptions [MQTT-3.3.5-1].
+ * - Counter: gives back the creation number EmitOrder replaced, which the
+ *   persistence uses to find the queued copy.
+ */
+export function createForwarder (emitOrder: EmitOrder) {
+  return function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket {
+    const original = emitOrder.originalCounter(packet)
+    const grantedQos = packet.qos > 0 ? maxGrantedQos(client as ClientWithSubs, packet.topic) : packet.qos
+    if (original === undefined && grantedQos >= packet.qos) return packet
+    const forwarded = Object.assign(Object.create(Object.getPrototypeOf(packet) as object) as AedesPublishPacket, packet)
+    if (original !== undefined) forwarded.brokerCounter = original
+    if (grantedQos < packet.qos) forwarded.qos = grantedQos as 0 | 1
+    return forwarded
+  }
+}
+
+function maxGrantedQos (client: ClientWithSubs, topic: string): number {
+  const subs = client.subscriptions
+  const exact = subs[topic]
+  let max = -1
+  if (exact !== undefined) max = exact.qos
+  if (max >= 2) return max
+  for (const filter in subs) {
+    const sub = subs[filter]
+    if (sub !== undefined && sub.qos > max && topicMatches(filter, topic)) max = sub.qos
+  }
+  // No matching subscription: a message pushed by the broker itself (for
+  // example a queued one being replayed); leave it as it is.
+  return max < 0 ? 2 : max
+}

@@ -1,0 +1,71 @@
+import type { PublishPacket } from 'aedes'
+import type { Logger } from 'pino'
+import type { LevelPersistence } from '../persistence/level-persistence.js'
+
+const JOURNAL_KEY = Symbol('fleetq.journalKey')
+
+type JournaledPacket = PublishPacket & { [JOURNAL_KEY]?: string }
+
+/**
+ * Makes a QoS 1 PUBACK durable without forking Aedes.
+ *
+ * Aedes 1.2 writes the PUBACK before it stores the message for its subscribers
+ * (lib/handlers/publish.js, QoS 1 case), so a crash in that window loses a
+ * message the publisher was told is safe. `authorizePublish` runs before that
+ * PUBACK: we store the packet in a journal there, and remove it once Aedes has
+ * stored and routed the message (`published`). On start, whatever is left in
+ * the journal was acknowledged but maybe not routed, and is published again:
+ * at least once, as QoS 1 promises [MQTT-4.3.2].
+ */
+export class PublishJournal {
+  readonly #persistence: LevelPersistence
+  readonly #logger: Logger
+
+  constructor (persistence: LevelPersistence, logger: Logger) {
+    this.#persistence = persistence
+    this.#logger = logger
+  }
+
+  /** Called from authorizePublish, after access checks, before the PUBACK. */
+  async record (packet: PublishPacket): Promise<void> {
+    if (packet.qos !== 1) return
+    const key = await this.#persistence.journalAppend({
+      cmd: 'publish',
+      topic: packet.topic,
+      payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
+      qos: 1,
+      retain: packet.retain,
+      dup: false
+    })
+    ;(packet as JournaledPacket)[JOURNAL_KEY] = key
+  }
+
+  /** Called from `published`: the message is now stored for every subscriber. */
+  settle (packet: PublishPacket): void {
+    const key = (packet as JournaledPacket)[JOURNAL_KEY]
+    if (key === undefined) return
+    // Not awaited: a crash before this delete lands only replays the message,
+    // which QoS 1 allows, and the publisher's pipeline is not held up.
+    this.#persistence.journalRemove(key).catch((err: unknown) => {
+      this.#logger.error({ err, key }, 'could not clear publish journal entry')
+    })
+  }
+
+  /** Publishes again what a previous run acknowledged but did not finish routing. */
+  async replay (publish: (packet: PublishPacket) => Promise<void>): Promise<number> {
+    const entries = await this.#persistence.journalEntries()
+    for (const { key, packet } of entries) {
+      await publish({
+        cmd: 'publish',
+        topic: packet.topic,
+        payload: packet.payload,
+        qos: 1,
+        retain: packet.retain,
+        dup: false
+      })
+      await this.#persistence.journalRemove(key)
+    }
+    if (entries.length > 0) this.#logger.info({ count: entries.length }, 'replayed acknowledged messages from the publish journal')
+    return entries.length
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Every error fleetq raises on purpose, with a stable `code` users can switch on.
+ * Codes are documented in docs/errors.md; test/errors.test.ts keeps the two in step.
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: 'FLEETQ_CONFIG_INVALID',
+  PORT_IN_USE: 'FLEETQ_PORT_IN_USE',
+  LISTEN_FAILED: 'FLEETQ_LISTEN_FAILED',
+  DATA_DIR_NOT_WRITABLE: 'FLEETQ_DATA_DIR_NOT_WRITABLE',
+  DATA_DIR_LOCKED: 'FLEETQ_DATA_DIR_LOCKED',
+  PERSISTENCE_FAILED: 'FLEETQ_PERSISTENCE_FAILED',
+  BROKER_CLOSED: 'FLEETQ_BROKER_CLOSED'
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+export class FleetqError extends Error {
+  readonly code: ErrorCode
+
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** A configuration value is missing, of the wrong type or out of range. `key` names it. */
+export class ConfigError extends FleetqError {
+  readonly key: string
+
+  constructor (key: string, message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.CONFIG_INVALID, `invalid config "${key}": ${message}`, options)
+    this.key = key
+  }
+}
+
+/** A listener could not bind its port. */
+export class ListenError extends FleetqError {
+  constructor (code: typeof ErrorCodes.PORT_IN_USE | typeof ErrorCodes.LISTEN_FAILED, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+  }
+}
+
+/** The data directory cannot be created, written or locked. */
+export class DataDirError extends FleetqError {
+  readonly dataDir: string
+
+  constructor (
+    code: typeof ErrorCodes.DATA_DIR_NOT_WRITABLE | typeof ErrorCodes.DATA_DIR_LOCKED,
+    dataDir: string,
+    message: string,
+    options?: { cause?: unknown }
+  ) {
+    super(code, message, options)
+    this.dataDir = dataDir
+  }
+}
+
+/** The store failed under the broker: the broker stops rather than acknowledge what it cannot keep. */
+export class PersistenceError extends FleetqError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.PERSISTENCE_FAILED, message, options)
+  }
+}

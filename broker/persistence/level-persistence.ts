@@ -1,0 +1,488 @@
+import { EventEmitter } from 'node:events'
+import { Readable } from 'node:stream'
+import { QlobberTrue } from 'qlobber'
+import QlobberSub from 'qlobber/aedes/qlobber-sub.js'
+import { decodePacket, decodeQueuedPacket, decodeValue, encodePacket, encodeQueuedPacket, encodeValue, type StoredPacket } from './packet-codec.js'
+import { prefixRange, type KeyValueStore, type StoreOp } from './store.js'
+import { WriteBatcher } from './write-batcher.js'
+
+/*
+ * fleetq's aedes persistence, on any abstract-level store (LevelDB on disk,
+ * memory-level for --persistence memory). Chosen over aedes-persistence-level
+ * 9.2 because of what test/persistence-choice.test.ts shows that one does:
+ * - overlapping filters of one client (`a/#` then `a/b`) drop a subscription
+ *   from its matcher, so offline messages for it are never queued;
+ * - queue keys sort by a random broker id, so a queue filled across two broker
+ *   lifetimes is replayed out of order;
+ * - queues are unbounded.
+ * Here queue keys carry a store-wide sequence number (order survives restarts),
+ * queues are bounded per client, writes are coalesced (write-batcher.ts), and a
+ * publish journal lets the broker store a QoS 1 message before its PUBACK.
+ *
+ * Key layout (clientId is URI-encoded so ':' cannot appear inside it):
+ *   r:{topic}                       retained packet
+ *   s:{clientId}:{filter}           subscription { qos, rh, rap, nl }
+ *   o:{clientId}:{seq}              queued outgoing packet, in seq order
+ *   i:{clientId}:{messageId}        incoming QoS 2 packet awaiting PUBREL
+ *   w:{clientId}                    will
+ *   j:{seq}                         publish journal (see broker/durability/)
+ */
+
+const QLOBBER_OPTIONS = {
+  wildcard_one: '+',
+  wildcard_some: '#',
+  separator: '/',
+  match_empty_levels: true // [MQTT-4.7.1-3]
+}
+
+const RETAINED = 'r:'
+const SUBSCRIPTIONS = 's:'
+const OUTGOING = 'o:'
+const INCOMING = 'i:'
+const WILL = 'w:'
+const JOURNAL = 'j:'
+
+const pad = (n: number): string => n.toString().padStart(16, '0')
+const enc = (clientId: string): string => encodeURIComponent(clientId)
+
+interface ClientRef { id: string }
+interface SubRecord { qos: number, rh?: number, rap?: boolean, nl?: boolean, subscriptionIdentifier?: number }
+interface Subscription extends SubRecord { topic: string }
+interface TrieSub extends SubRecord { clientId: string, topic: string }
+
+interface QueueEntry {
+  brokerId: string | null
+  brokerCounter: number
+  messageId: number | undefined
+}
+
+interface ClientQueue {
+  bySeq: Map<number, QueueEntry>
+  byCounter: Map<string, number>
+  byMessageId: Map<number, number>
+}
+
+export interface LevelPersistenceOptions {
+  /**
+   * Most messages queued for one persistent-session client. At the bound a new
+   * message is not queued for that client (the newest is dropped, as Mosquitto's
+   * max_queued_messages does) and `queue-overflow` is emitted. 0 = unbounded.
+   * @defaultValue 100000
+   */
+  maxQueuedPerClient?: number
+  /**
+   * Set the DUP flag on queued messages that were sent before when they are
+   * streamed again on reconnect [MQTT-3.3.1-1] (moscajs/aedes#601). The broker
+   * turns it on; aedes-persistence's suite expects packets back unchanged.
+   * @defaultValue false
+   */
+  dupOnRedelivery?: boolean
+}
+
+export interface LevelPersistenceEvents {
+  'queue-overflow': [clientId: string, topic: string]
+}
+
+/** An entry of the publish journal: a packet acknowledged but not yet routed. */
+export interface JournalEntry {
+  key: string
+  packet: StoredPacket
+}
+
+export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
+  readonly #store: KeyValueStore
+  readonly #writes: WriteBatcher
+  readonly #maxQueued: number
+  readonly #dupOnRedelivery: boolean
+  readonly #trie = new QlobberSub(QLOBBER_OPTIONS)
+  readonly #subs = new Map<string, Map<string, SubRecord>>()
+  readonly #retained = new Map<string, StoredPacket>()
+  readonly #queues = new Map<string, ClientQueue>()
+  #seq = 0
+  #broker: { id: string } | null = null
+  #destroyed: Promise<void> | null = null
+
+  /** Messages not queued because a client's queue was full, since start. */
+  droppedMessages = 0
+
+  constructor (store: KeyValueStore, options: LevelPersistenceOptions = {}) {
+    super()
+    this.#store = store
+    this.#writes = new WriteBatcher(store)
+    this.#maxQueued = options.maxQueuedPerClient ?? 100_000
+    this.#dupOnRedelivery = options.dupOnRedelivery ?? false
+  }
+
+  /** The broker this persistence serves (aedes-persistence's interface). */
+  get broker (): { id: string } | null {
+    return this.#broker
+  }
+
+  async setup (broker: { id: string }): Promise<void> {
+    this.#broker = broker
+    await this.#store.open()
+    for await (const [key, value] of this.#store.iterator(prefixRange(SUBSCRIPTIONS))) {
+      const rest = key.slice(SUBSCRIPTIONS.length)
+      const sep = rest.indexOf(':')
+      const clientId = decodeURIComponent(rest.slice(0, sep))
+      const topic = rest.slice(sep + 1)
+      this.#rememberSub(clientId, topic, decodeValue<SubRecord>(value))
+    }
+    for await (const [, value] of this.#store.iterator(prefixRange(RETAINED))) {
+      const packet = decodePacket(value)
+      this.#retained.set(packet.topic, packet)
+    }
+    for await (const [key, value] of this.#store.iterator(prefixRange(OUTGOING))) {
+      const rest = key.slice(OUTGOING.length)
+      const sep = rest.lastIndexOf(':')
+      const clientId = decodeURIComponent(rest.slice(0, sep))
+      const seq = Number(rest.slice(sep + 1))
+      const packet = decodePacket(value)
+      this.#index(clientId, seq, packet)
+      this.#seq = Math.max(this.#seq, seq)
+    }
+    for await (const key of this.#store.keys({ ...prefixRange(JOURNAL), reverse: true, limit: 1 })) {
+      this.#seq = Math.max(this.#seq, Number(key.slice(JOURNAL.length)))
+    }
+  }
+
+  // ---- retained -------------------------------------------------------------
+
+  async storeRetained (packet: StoredPacket): Promise<void> {
+    const key = RETAINED + packet.topic
+    // [MQTT-3.3.1-10] a retained message with an empty payload clears the topic
+    if (packet.payload.length === 0) {
+      this.#retained.delete(packet.topic)
+      await this.#writes.write([{ type: 'del', key }])
+    } else {
+      const stored = decodePacket(encodePacket(packet))
+      this.#retained.set(packet.topic, stored)
+      await this.#writes.write([{ type: 'put', key, value: encodePacket(packet) }])
+    }
+  }
+
+  createRetainedStreamCombi (patterns: string[]): Readable {
+    const retained = [...this.#retained.values()]
+    return Readable.from((function * () {
+      for (const pattern of patterns) {
+        const matcher = new QlobberTrue(QLOBBER_OPTIONS)
+        matcher.add(pattern)
+        for (const packet of retained) {
+          if (matcher.test(packet.topic)) yield packet
+        }
+      }
+    })())
+  }
+
+  createRetainedStream (pattern: string): Readable {
+    return this.createRetainedStreamCombi([pattern])
+  }
+
+  // ---- subscriptions --------------------------------------------------------
+
+  async addSubscriptions (client: ClientRef, subs: Subscription[]): Promise<void> {
+    const ops: StoreOp[] = []
+    for (const sub of subs) {
+      const record: SubRecord = { qos: sub.qos, rh: sub.rh, rap: sub.rap, nl: sub.nl }
+      if (sub.subscriptionIdentifier !== undefined) record.subscriptionIdentifier = sub.subscriptionIdentifier
+      this.#rememberSub(client.id, sub.topic, record)
+      ops.push({ type: 'put', key: subKey(client.id, sub.topic), value: encodeValue(record) })
+    }
+    await this.#writes.write(ops)
+  }
+
+  async removeSubscriptions (client: ClientRef, topics: string[]): Promise<void> {
+    const ops: StoreOp[] = []
+    for (const topic of topics) {
+      this.#forgetSub(client.id, topic)
+      ops.push({ type: 'del', key: subKey(client.id, topic) })
+    }
+    await this.#writes.write(ops)
+  }
+
+  async subscriptionsByClient (client: ClientRef): Promise<Subscription[]> {
+    const stored = this.#subs.get(client.id)
+    if (stored === undefined) return []
+    return [...stored].map(([topic, record]) => ({ topic, ...record }))
+  }
+
+  async countOffline (): Promise<{ subsCount: number, clientsCount: number }> {
+    return { subsCount: this.#trie.subscriptionsCount, clientsCount: this.#subs.size }
+  }
+
+  async subscriptionsByTopic (topic: string): Promise<TrieSub[]> {
+    return this.#trie.match(topic) as TrieSub[]
+  }
+
+  async cleanSubscriptions (client: ClientRef): Promise<void> {
+    const stored = this.#subs.get(client.id)
+    if (stored === undefined) return
+    await this.removeSubscriptions(client, [...stored.keys()])
+  }
+
+  #rememberSub (clientId: string, topic: string, record: SubRecord): void {
+    let stored = this.#subs.get(clientId)
+    if (stored === undefined) {
+      stored = new Map()
+      this.#subs.set(clientId, stored)
+    }
+    const previous = stored.get(topic)
+    // The matcher holds QoS > 0 subscriptions only: those are the ones that
+    // queue messages while the client is away [MQTT-3.1.2-5].
+    if (record.qos > 0) {
+      this.#trie.add(topic, { clientId, topic, qos: record.qos, rh: record.rh, rap: record.rap, nl: record.nl })
+    } else if (previous !== undefined && previous.qos > 0) {
+      this.#trie.remove(topic, { clientId, topic })
+    }
+    stored.set(topic, record)
+  }
+
+  #forgetSub (clientId: string, topic: string): void {
+    const stored = this.#subs.get(clientId)
+    const previous = stored?.get(topic)
+    if (stored === undefined || previous === undefined) return
+    if (previous.qos > 0) this.#trie.remove(topic, { clientId, topic })
+    stored.delete(topic)
+    if (stored.size === 0) this.#subs.delete(clientId)
+  }
+
+  // ---- outgoing queues ------------------------------------------------------
+
+  async outgoingEnqueue (sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    await this.outgoingEnqueueCombi([sub], packet)
+  }
+
+  async outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+    if (subs.length === 0) return
+    const seq = ++this.#seq
+    const value = encodeQueuedPacket({ ...packet, messageId: undefined })
+    const ops: StoreOp[] = []
+    for (const { clientId } of subs) {
+      const queue = this.#queue(clientId)
+      // Overlapping filters of one client list it twice; it gets one copy.
+      if (queue.byCounter.has(counterKey(packet))) continue
+      if (this.#maxQueued > 0 && queue.bySeq.size >= this.#maxQueued) {
+        this.droppedMessages++
+        this.emit('queue-overflow', clientId, packet.topic)
+        continue
+      }
+      this.#index(clientId, seq, packet)
+      ops.push({ type: 'put', key: outgoingKey(clientId, seq), value })
+    }
+    await this.#writes.write(ops)
+  }
+
+  async outgoingUpdate (client: ClientRef, packet: StoredPacket): Promise<void> {
+    const queue = this.#queue(client.id)
+    if (packet.brokerId != null) {
+      let seq = queue.byCounter.get(counterKey(packet))
+      if (seq === undefined) {
+        // Not queued (a clean session's copy, or dropped at the queue bound):
+        // store it now so an unacknowledged message is resent on reconnect.
+        seq = ++this.#seq
+        this.#index(client.id, seq, { ...packet, messageId: undefined })
+      }
+      const entry = queue.bySeq.get(seq) as QueueEntry
+      if (entry.messageId !== undefined) queue.byMessageId.delete(entry.messageId)
+      entry.messageId = packet.messageId
+      if (packet.messageId !== undefined) queue.byMessageId.set(packet.messageId, seq)
+      await this.#writes.write([{ type: 'put', key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
+      return
+    }
+    // PUBREL of an outgoing QoS 2 exchange: it replaces the PUBLISH it follows.
+    const seq = packet.messageId === undefined ? undefined : queue.byMessageId.get(packet.messageId)
+    if (seq === undefined) throw new Error('no such packet')
+    const entry = queue.bySeq.get(seq) as QueueEntry
+    packet.brokerId = entry.brokerId
+    packet.brokerCounter = entry.brokerCounter
+    await this.#writes.write([{ type: 'put', key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
+  }
+
+  async outgoingClearMessageId (client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+    const queue = this.#queues.get(client.id)
+    const seq = packet.messageId === undefined ? undefined : queue?.byMessageId.get(packet.messageId)
+    if (queue === undefined || seq === undefined) return undefined
+    const entry = queue.bySeq.get(seq) as QueueEntry
+    const key = outgoingKey(client.id, seq)
+    const value = await this.#read(key)
+    queue.bySeq.delete(seq)
+    queue.byMessageId.delete(packet.messageId as number)
+    queue.byCounter.delete(counterKey(entry))
+    if (queue.bySeq.size === 0) this.#queues.delete(client.id)
+    await this.#writes.write([{ type: 'del', key }])
+    return value === undefined ? undefined : decodeQueuedPacket(value)
+  }
+
+  outgoingStream (client: ClientRef): Readable {
+    const queue = this.#queues.get(client.id)
+    const seqs = queue === undefined ? [] : [...queue.bySeq.keys()]
+    const read = this.#read.bind(this)
+    const markDup = this.#dupOnRedelivery
+    return Readable.from((async function * () {
+      for (const seq of seqs) {
+        const value = await read(outgoingKey(client.id, seq))
+        if (value === undefined) continue
+        const packet = decodeQueuedPacket(value)
+        // A packet that already has a message id was sent before: this is a
+        // re-delivery and carries the DUP flag [MQTT-3.3.1-1] (moscajs/aedes#601).
+        if (markDup && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
+        yield packet
+      }
+    })())
+  }
+
+  /** Messages queued per client (persistent sessions), for introspection. */
+  queueSizes (): Map<string, number> {
+    const sizes = new Map<string, number>()
+    for (const [clientId, queue] of this.#queues) sizes.set(clientId, queue.bySeq.size)
+    return sizes
+  }
+
+  #queue (clientId: string): ClientQueue {
+    let queue = this.#queues.get(clientId)
+    if (queue === undefined) {
+      queue = { bySeq: new Map(), byCounter: new Map(), byMessageId: new Map() }
+      this.#queues.set(clientId, queue)
+    }
+    return queue
+  }
+
+  #index (clientId: string, seq: number, packet: Partial<StoredPacket>): void {
+    const queue = this.#queue(clientId)
+    const entry: QueueEntry = {
+      brokerId: packet.brokerId ?? null,
+      brokerCounter: packet.brokerCounter ?? 0,
+      messageId: packet.messageId
+    }
+    queue.bySeq.set(seq, entry)
+    queue.byCounter.set(counterKey(entry), seq)
+    if (entry.messageId !== undefined) queue.byMessageId.set(entry.messageId, seq)
+  }
+
+  // ---- incoming QoS 2 -------------------------------------------------------
+
+  async incomingStorePacket (client: ClientRef, packet: StoredPacket): Promise<void> {
+    await this.#writes.write([{ type: 'put', key: incomingKey(client.id, packet.messageId), value: encodeQueuedPacket(packet) }])
+  }
+
+  async incomingGetPacket (client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket> {
+    const value = await this.#read(incomingKey(client.id, packet.messageId))
+    if (value === undefined) throw new Error('no such packet')
+    return decodePacket(value)
+  }
+
+  async incomingDelPacket (client: ClientRef, packet: { messageId?: number }): Promise<void> {
+    await this.#writes.write([{ type: 'del', key: incomingKey(client.id, packet.messageId) }])
+  }
+
+  async cleanIncoming (client: ClientRef): Promise<void> {
+    const ops: StoreOp[] = []
+    await this.#writes.idle()
+    for await (const key of this.#store.keys(prefixRange(`${INCOMING}${enc(client.id)}:`))) {
+      ops.push({ type: 'del', key })
+    }
+    await this.#writes.write(ops)
+  }
+
+  // ---- wills ----------------------------------------------------------------
+
+  async putWill (client: ClientRef, packet: StoredPacket): Promise<void> {
+    packet.brokerId = this.#broker?.id ?? null
+    packet.clientId = client.id
+    await this.#writes.write([{ type: 'put', key: WILL + enc(client.id), value: encodePacket(packet) }])
+  }
+
+  async getWill (client: ClientRef): Promise<StoredPacket | undefined> {
+    const value = await this.#read(WILL + enc(client.id))
+    return value === undefined ? undefined : decodePacket(value)
+  }
+
+  async delWill (client: ClientRef): Promise<StoredPacket | undefined> {
+    const will = await this.getWill(client)
+    if (will === undefined) return undefined
+    await this.#writes.write([{ type: 'del', key: WILL + enc(client.id) }])
+    return will
+  }
+
+  streamWill (brokers: Record<string, unknown> = {}): Readable {
+    const store = this.#store
+    const writes = this.#writes
+    return Readable.from((async function * () {
+      await writes.idle()
+      for await (const [, value] of store.iterator(prefixRange(WILL))) {
+        const will = decodePacket(value)
+        if (will.brokerId == null || brokers[will.brokerId] === undefined) yield will
+      }
+    })())
+  }
+
+  getClientList (topic: string): Readable {
+    const clients: string[] = []
+    for (const [clientId, subs] of this.#subs) {
+      if (subs.has(topic)) clients.push(clientId)
+    }
+    return Readable.from(clients)
+  }
+
+  // ---- publish journal ------------------------------------------------------
+
+  /** Stores a packet that is about to be acknowledged; see broker/durability/publish-journal.ts. */
+  async journalAppend (packet: StoredPacket): Promise<string> {
+    const key = JOURNAL + pad(++this.#seq)
+    await this.#writes.write([{ type: 'put', key, value: encodePacket(packet) }])
+    return key
+  }
+
+  async journalRemove (key: string): Promise<void> {
+    await this.#writes.write([{ type: 'del', key }])
+  }
+
+  async journalEntries (): Promise<JournalEntry[]> {
+    await this.#writes.idle()
+    const entries: JournalEntry[] = []
+    for await (const [key, value] of this.#store.iterator(prefixRange(JOURNAL))) {
+      entries.push({ key, packet: decodePacket(value) })
+    }
+    return entries
+  }
+
+  // ---- lifecycle ------------------------------------------------------------
+
+  /** Waits for every write issued so far to reach the store. */
+  async flush (): Promise<void> {
+    await this.#writes.idle()
+  }
+
+  async destroy (): Promise<void> {
+    this.#destroyed ??= (async () => {
+      try {
+        await this.#writes.idle()
+      } finally {
+        await this.#store.close()
+      }
+    })()
+    return this.#destroyed
+  }
+
+  async #read (key: string): Promise<Buffer | undefined> {
+    const pending = this.#writes.pendingValue(key)
+    if (pending !== undefined) return pending === null ? undefined : pending
+    return this.#store.get(key)
+  }
+}
+
+function counterKey (packet: { brokerId?: string | null, brokerCounter?: number }): string {
+  return `${packet.brokerId ?? ''}:${packet.brokerCounter ?? 0}`
+}
+
+function subKey (clientId: string, topic: string): string {
+  return `${SUBSCRIPTIONS}${enc(clientId)}:${topic}`
+}
+
+function outgoingKey (clientId: string, seq: number): string {
+  return `${OUTGOING}${enc(clientId)}:${pad(seq)}`
+}
+
+function incomingKey (clientId: string, messageId: number | undefined): string {
+  return `${INCOMING}${enc(clientId)}:${pad(messageId ?? 0)}`
+}
