@@ -140,7 +140,7 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
         journal.settle(packet)
         callback(null)
       },
-      authorizeForward: createForwarder(emitOrder)
+      authorizeForward: createForwarder(emitOrder, persistence)
     })
   } catch (err) {
     await persistence.destroy().catch(() => undefined)

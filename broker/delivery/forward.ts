@@ -1,5 +1,6 @@
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { EmitOrder } from '../durability/emit-order.js'
+import type { LevelPersistence } from '../persistence/level-persistence.js'
 import { topicMatches } from './topic-match.js'
 
 type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number } | undefined> }
@@ -13,10 +14,19 @@ type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number } |
  *   of its matching subscriptions [MQTT-3.3.5-1].
  * - Counter: gives back the creation number EmitOrder replaced, which the
  *   persistence uses to find the queued copy.
+ * - Double send on reconnect: a message published while its persistent-session
+ *   subscriber reconnects is both streamed from the queue and delivered live;
+ *   whichever comes second is skipped (returning null drops this copy only).
  */
-export function createForwarder (emitOrder: EmitOrder) {
-  return function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket {
+export function createForwarder (emitOrder: EmitOrder, persistence: LevelPersistence) {
+  return function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const original = emitOrder.originalCounter(packet)
+    // Live deliveries have no message id yet; queue replays (connect.js
+    // emptyQueue) come here with one, after being marked sent: let those pass.
+    if (packet.qos > 0 && !client.clean && packet.messageId === undefined &&
+      persistence.sentOnConnection(client, packet.brokerId, original ?? packet.brokerCounter)) {
+      return null
+    }
     const grantedQos = packet.qos > 0 ? maxGrantedQos(client as ClientWithSubs, packet.topic) : packet.qos
     if (original === undefined && grantedQos >= packet.qos) return packet
     const forwarded = Object.assign(Object.create(Object.getPrototypeOf(packet) as object) as AedesPublishPacket, packet)

@@ -54,6 +54,8 @@ interface QueueEntry {
   brokerId: string | null
   brokerCounter: number
   messageId: number | undefined
+  /** The connection (Aedes client object) it was last written to. */
+  sentTo?: object
 }
 
 interface ClientQueue {
@@ -71,12 +73,17 @@ export interface LevelPersistenceOptions {
    */
   maxQueuedPerClient?: number
   /**
-   * Set the DUP flag on queued messages that were sent before when they are
-   * streamed again on reconnect [MQTT-3.3.1-1] (moscajs/aedes#601). The broker
-   * turns it on; aedes-persistence's suite expects packets back unchanged.
+   * Broker-side delivery bookkeeping, which aedes-persistence's suite (packets
+   * back exactly as stored) does not expect, so it is off unless asked for:
+   * - queued messages sent before carry the DUP flag when streamed again on
+   *   reconnect [MQTT-3.3.1-1] (moscajs/aedes#601);
+   * - a message already written on this connection is not streamed again, and
+   *   `sentOnConnection` lets live delivery skip one the stream already sent
+   *   (a message published while its subscriber reconnects is otherwise sent
+   *   twice: live and from the queue).
    * @defaultValue false
    */
-  dupOnRedelivery?: boolean
+  trackDeliveries?: boolean
 }
 
 export interface LevelPersistenceEvents {
@@ -93,7 +100,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   readonly #store: KeyValueStore
   readonly #writes: WriteBatcher
   readonly #maxQueued: number
-  readonly #dupOnRedelivery: boolean
+  readonly #trackDeliveries: boolean
   readonly #trie = new QlobberSub(QLOBBER_OPTIONS)
   readonly #subs = new Map<string, Map<string, SubRecord>>()
   readonly #retained = new Map<string, StoredPacket>()
@@ -110,7 +117,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     this.#store = store
     this.#writes = new WriteBatcher(store)
     this.#maxQueued = options.maxQueuedPerClient ?? 100_000
-    this.#dupOnRedelivery = options.dupOnRedelivery ?? false
+    this.#trackDeliveries = options.trackDeliveries ?? false
   }
 
   /** The broker this persistence serves (aedes-persistence's interface). */
@@ -285,6 +292,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       const entry = queue.bySeq.get(seq) as QueueEntry
       if (entry.messageId !== undefined) queue.byMessageId.delete(entry.messageId)
       entry.messageId = packet.messageId
+      entry.sentTo = client
       if (packet.messageId !== undefined) queue.byMessageId.set(packet.messageId, seq)
       await this.#writes.write([{ type: 'put', key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
       return
@@ -317,18 +325,31 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const queue = this.#queues.get(client.id)
     const seqs = queue === undefined ? [] : [...queue.bySeq.keys()]
     const read = this.#read.bind(this)
-    const markDup = this.#dupOnRedelivery
+    const track = this.#trackDeliveries
     return Readable.from((async function * () {
       for (const seq of seqs) {
+        const entry = queue?.bySeq.get(seq)
+        if (entry === undefined) continue // acknowledged meanwhile
+        if (track && entry.sentTo === client) continue // already sent live on this connection
         const value = await read(outgoingKey(client.id, seq))
         if (value === undefined) continue
         const packet = decodeQueuedPacket(value)
         // A packet that already has a message id was sent before: this is a
         // re-delivery and carries the DUP flag [MQTT-3.3.1-1] (moscajs/aedes#601).
-        if (markDup && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
+        if (track && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
         yield packet
       }
     })())
+  }
+
+  /**
+   * Whether the queued copy of a packet was already written to this very
+   * connection (see `trackDeliveries`). `brokerCounter` is the creation number.
+   */
+  sentOnConnection (client: ClientRef, brokerId: string | null | undefined, brokerCounter: number): boolean {
+    const queue = this.#queues.get(client.id)
+    const seq = queue?.byCounter.get(counterKey({ brokerId, brokerCounter }))
+    return seq !== undefined && queue?.bySeq.get(seq)?.sentTo === client
   }
 
   /** Messages queued per client (persistent sessions), for introspection. */

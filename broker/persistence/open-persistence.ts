@@ -22,7 +22,7 @@ export async function createPersistence (options: ResolvedBrokerOptions): Promis
   }
   return new LevelPersistence(store, {
     maxQueuedPerClient: options.maxQueuedPerClient,
-    dupOnRedelivery: true
+    trackDeliveries: true
   })
 }
 

@@ -1,0 +1,106 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import mqtt, { type MqttClient } from 'mqtt'
+import { spawnBroker, type BrokerProcess } from './helpers/broker-process.js'
+import { connectCollecting, type Received } from './helpers/connect.js'
+import { expectNothingFor, waitUntil } from './helpers/wait.js'
+
+const opts = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 5000 }
+
+describe('kill -9 of the broker', () => {
+  let dataDir = ''
+  const brokers: BrokerProcess[] = []
+  const clients: MqttClient[] = []
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
+    await Promise.all(brokers.splice(0).map((b) => b.kill9()))
+    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true })
+  })
+
+  async function connect (url: string, clientId: string, clean: boolean): Promise<MqttClient> {
+    const client = await mqtt.connectAsync(url, { ...opts, clientId, clean })
+    clients.push(client)
+    return client
+  }
+
+  it('delivers every PUBACKed QoS 1 message to persistent subscribers after SIGKILL mid-stream', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'fleetq-crash-'))
+    const first = await spawnBroker(dataDir)
+    brokers.push(first)
+
+    // One subscriber away during the crash, one online and acknowledging.
+    const away = await connect(first.url, 'away', false)
+    await away.subscribeAsync('crash/#', { qos: 1 })
+    await away.endAsync()
+    const online = await connect(first.url, 'online', false)
+    const receivedOnline = new Set<number>()
+    online.on('message', (_t, payload) => receivedOnline.add(Number(payload.toString())))
+    await online.subscribeAsync('crash/#', { qos: 1 })
+
+    // Many publishes in flight at once, so the kill lands between a PUBACK
+    // and the queue writes (the window the publish journal closes).
+    const pub = await connect(first.url, 'pub', true)
+    pub.on('error', () => undefined)
+    const acked = new Set<number>()
+    let next = 0
+    const killAfter = 1500
+    const inflight = new Set<Promise<void>>()
+    while (acked.size < killAfter) {
+      while (inflight.size < 100) {
+        const n = next++
+        const p = pub.publishAsync(`crash/${n % 7}`, String(n), { qos: 1 })
+          .then(() => { acked.add(n) }, () => undefined)
+          .finally(() => inflight.delete(p))
+        inflight.add(p)
+      }
+      await Promise.race(inflight)
+    }
+    await first.kill9()
+    // Publishes still pending at the kill were never acknowledged: no promise.
+    await Promise.allSettled([...inflight])
+    expect(acked.size).toBeGreaterThanOrEqual(killAfter)
+
+    const second = await spawnBroker(dataDir)
+    brokers.push(second)
+    const awayAgain = await connectCollecting(second.url, { clientId: 'away', clean: false })
+    clients.push(awayAgain.client)
+    const onlineAgain = await connectCollecting(second.url, { clientId: 'online', clean: false })
+    clients.push(onlineAgain.client)
+
+    const numbers = (got: Received[]): Set<number> => new Set(got.map((m) => Number(m.payload)))
+    const receivedAway = (): Set<number> => numbers(awayAgain.received)
+    const missing = (got: Set<number>): number[] => [...acked].filter((n) => !got.has(n))
+    const onlineAll = (): Set<number> => new Set([...receivedOnline, ...numbers(onlineAgain.received)])
+    await waitUntil(() => missing(receivedAway()).length === 0 && missing(onlineAll()).length === 0,
+      'every acknowledged message at both subscribers', 30_000)
+    expect(missing(receivedAway())).toEqual([])
+    expect(missing(onlineAll())).toEqual([])
+  })
+
+  it('keeps retained messages and subscriptions through SIGKILL', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'fleetq-crash-'))
+    const first = await spawnBroker(dataDir)
+    brokers.push(first)
+    const sub = await connect(first.url, 'sleeper', false)
+    await sub.subscribeAsync('state/+/cmd', { qos: 1 })
+    await sub.endAsync()
+    const pub = await connect(first.url, 'pub', true)
+    await pub.publishAsync('state/dev1', 'online', { qos: 1, retain: true })
+    await first.kill9()
+
+    const second = await spawnBroker(dataDir)
+    brokers.push(second)
+    const pub2 = await connect(second.url, 'pub2', true)
+    await pub2.publishAsync('state/dev1/cmd', 'reboot', { qos: 1 })
+    const back = await connectCollecting(second.url, { clientId: 'sleeper', clean: false })
+    clients.push(back.client)
+    const got = (): string[] => back.received.map((m) => `${m.topic}=${m.payload}`)
+    await waitUntil(() => got().length >= 1, 'the command queued for the restored subscription')
+    await back.client.subscribeAsync('state/+', { qos: 1 })
+    await waitUntil(() => got().length >= 2, 'the retained state')
+    await expectNothingFor(300, () => got().length > 2, `a duplicate: ${got().join(', ')}`)
+    expect(got()).toEqual(['state/dev1/cmd=reboot', 'state/dev1=online'])
+  })
+})
