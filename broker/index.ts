@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes'
 import mqemitter from 'mqemitter'
 import type { Logger } from 'pino'
 import { createForwarder } from './delivery/forward.js'
@@ -10,8 +10,15 @@ import { createLogger } from './logger.js'
 import { resolveBrokerOptions, type BrokerOptions } from './options.js'
 import { classifyOpenError, createPersistence } from './persistence/open-persistence.js'
 import type { LevelPersistence } from './persistence/level-persistence.js'
+import { LevelGroupStore } from './shared/level-group-store.js'
+import { isShareTopic } from './shared/share-topic.js'
+import type { GroupStats } from './shared/shared-group.js'
+import { PREFETCH_TOPIC, SharedSubscriptions } from './shared/shared-subscriptions.js'
 
 export type { BrokerOptions, LogLevel, PersistenceKind } from './options.js'
+export type { DispatchStrategy, GroupOptions, OverflowPolicy, SharedSubscriptionOptions } from './shared/group-options.js'
+export type { GroupCounters, GroupStats, MemberStats } from './shared/shared-group.js'
+export { PREFETCH_TOPIC } from './shared/shared-subscriptions.js'
 export { brokerDefaults } from './options.js'
 export * from './errors.js'
 
@@ -28,6 +35,8 @@ export interface BrokerStats {
   droppedMessages: number
   /** Messages waiting per persistent-session client. */
   queuedMessages: Record<string, number>
+  /** Shared-subscription groups: depth, members, in flight, counters. */
+  sharedGroups: GroupStats[]
 }
 
 /** A running fleetq broker. Create it with {@link createBroker}. */
@@ -37,14 +46,16 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly logger: Logger
   readonly #listener: TcpListener
   readonly #persistence: LevelPersistence
+  readonly #shared: SharedSubscriptions
   #closing: Promise<void> | null = null
 
   /** @internal use {@link createBroker} */
-  constructor (aedes: Aedes, listener: TcpListener, persistence: LevelPersistence, logger: Logger) {
+  constructor (aedes: Aedes, listener: TcpListener, persistence: LevelPersistence, shared: SharedSubscriptions, logger: Logger) {
     super()
     this.aedes = aedes
     this.#listener = listener
     this.#persistence = persistence
+    this.#shared = shared
     this.logger = logger
     persistence.on('queue-overflow', (clientId, topic) => this.emit('queue-overflow', clientId, topic))
   }
@@ -68,8 +79,17 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return {
       connectedClients: this.aedes.connectedClients,
       droppedMessages: this.#persistence.droppedMessages,
-      queuedMessages: Object.fromEntries(this.#persistence.queueSizes())
+      queuedMessages: Object.fromEntries(this.#persistence.queueSizes()),
+      sharedGroups: this.#shared.stats()
     }
+  }
+
+  /**
+   * Deletes a shared-subscription group and its queued messages. Fails with
+   * FLEETQ_GROUP_HAS_MEMBERS while members are subscribed.
+   */
+  async deleteSharedGroup (group: string, filter: string): Promise<void> {
+    await this.#shared.deleteGroup(group, filter)
   }
 
   /** Publishes a message from the broker itself (no client). Resolves once it is stored and routed. */
@@ -94,6 +114,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const listenerClosed = this.#listener.close()
     await step(() => new Promise<void>((resolve) => this.aedes.close(() => resolve())))
     await step(() => listenerClosed)
+    await step(() => this.#shared.close())
     await step(() => this.#persistence.destroy())
     this.logger.info('broker closed')
     if (failures.length > 0) throw new AggregateError(failures, 'broker did not close cleanly')
@@ -115,6 +136,9 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   const emitOrder = new EmitOrder(id)
   const mq = emitOrder.wrap(mqemitter({ concurrency: 100, matchEmptyLevels: true }))
 
+  // Set once the store is open; Aedes's hooks reach it only after listen.
+  let shared: SharedSubscriptions | undefined
+
   let aedes: Aedes
   try {
     aedes = await Aedes.createBroker({
@@ -127,6 +151,11 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
           callback(new Error('$SYS/ topic is reserved'))
           return
         }
+        // A $share/ name is a subscription, never a topic (MQTT 5 §4.8.2).
+        if (isShareTopic(packet.topic)) {
+          callback(new Error('cannot publish to a $share/ topic'))
+          return
+        }
         if (client === null) {
           callback(null)
           return
@@ -136,9 +165,39 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
           callback(err as Error)
         })
       },
-      published (packet: AedesPublishPacket, _client: Client, callback: (error?: Error | null) => void) {
-        journal.settle(packet)
-        callback(null)
+      published (packet: AedesPublishPacket, client: Client | null, callback: (error?: Error | null) => void) {
+        if (client !== null && packet.topic === PREFETCH_TOPIC) shared?.setPrefetch(client, toBuffer(packet.payload))
+        if (shared === undefined) {
+          journal.settle(packet)
+          callback(null)
+          return
+        }
+        // The journal entry goes only once every group holds the message.
+        shared.route(packet.topic, toBuffer(packet.payload), packet.qos).then(() => {
+          journal.settle(packet)
+          callback(null)
+        }, (err: unknown) => {
+          logger.error({ err, topic: packet.topic }, 'could not queue a message for shared subscriptions')
+          callback(err as Error)
+        })
+      },
+      authorizeSubscribe (_client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void) {
+        if (!isShareTopic(sub.topic)) {
+          callback(null, sub)
+          return
+        }
+        if (shared === undefined) {
+          callback(null, null)
+          return
+        }
+        shared.prepare(sub.topic).then(
+          // Groups deliver at QoS 0 or 1: a QoS 2 request is granted 1.
+          () => callback(null, { ...sub, qos: sub.qos >= 1 ? 1 : 0 }),
+          (err: unknown) => {
+            logger.warn({ topic: sub.topic, err: (err as Error).message }, 'refused shared subscription')
+            // SUBACK 0x80 for this filter [MQTT-3.9.3]: the connection stays up
+            callback(null, null)
+          })
       },
       authorizeForward: createForwarder(emitOrder, persistence)
     })
@@ -146,6 +205,33 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
     await persistence.destroy().catch(() => undefined)
     throw classifyOpenError(err, resolved)
   }
+
+  const groupStore = new LevelGroupStore(persistence.store)
+  try {
+    shared = await SharedSubscriptions.start(groupStore, resolved.shared, logger)
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await persistence.destroy().catch(() => undefined)
+    throw err
+  }
+  const groups = shared
+  persistence.setAckInterceptor((client, messageId) => groups.ack(client as Client, messageId))
+  aedes.on('subscribe', (subs, client) => {
+    for (const sub of subs) {
+      if (isShareTopic(sub.topic) && (sub.qos as number) !== 128) groups.join(client, sub.topic, sub.qos)
+    }
+  })
+  // Subscriptions restored with a persistent session emit no 'subscribe'.
+  aedes.on('clientReady', (client) => {
+    const subs = (client as Client & { subscriptions: Record<string, { qos: number }> }).subscriptions
+    for (const topic in subs) {
+      if (isShareTopic(topic)) groups.join(client, topic, subs[topic]?.qos ?? 0)
+    }
+  })
+  aedes.on('unsubscribe', (topics, client) => {
+    for (const topic of topics) groups.leave(client, topic)
+  })
+  aedes.on('clientDisconnect', (client) => { groups.leaveAll(client) })
 
   aedes.on('clientError', (client, err) => {
     logger.debug({ clientId: client.id, err: err.message }, 'client error')
@@ -160,11 +246,12 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
     listener = await listenTcp((socket) => aedes.handle(socket), resolved.port, resolved.host)
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await groups.close()
     await persistence.destroy().catch(() => undefined)
     throw err
   }
 
-  const broker = new Broker(aedes, listener, persistence, logger)
+  const broker = new Broker(aedes, listener, persistence, groups, logger)
   // Aedes emits 'error' for store failures; its typings do not list it.
   ;(aedes as unknown as EventEmitter).on('error', (err: Error) => {
     logger.error({ err }, 'broker error')
@@ -172,6 +259,10 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   })
   logger.info({ url: broker.url, persistence: resolved.persistence, dataDir: resolved.persistence === 'level' ? resolved.dataDir : undefined }, 'broker listening')
   return broker
+}
+
+function toBuffer (payload: string | Buffer): Buffer {
+  return Buffer.isBuffer(payload) ? payload : Buffer.from(payload)
 }
 
 function publishOn (aedes: Aedes, packet: PublishPacket): Promise<void> {

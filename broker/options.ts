@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { ConfigError } from './errors.js'
+import { validateSharedOptions, type SharedSubscriptionOptions } from './shared/group-options.js'
 
 export type PersistenceKind = 'level' | 'memory'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -40,17 +41,21 @@ export interface BrokerOptions {
    * Broker id (Aedes's). Random per start unless set.
    */
   id?: string
+  /** Shared-subscription groups (`$share/{group}/{filter}`): defaults and per-group settings. */
+  shared?: SharedSubscriptionOptions
 }
 
-export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, 'logger' | 'id'>> & Pick<BrokerOptions, 'logger' | 'id'>
+type Optional = 'logger' | 'id'
+export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, Optional>> & Pick<BrokerOptions, Optional>
 
-export const brokerDefaults: Readonly<Required<Omit<BrokerOptions, 'logger' | 'id'>>> = Object.freeze({
+export const brokerDefaults: Readonly<Required<Omit<BrokerOptions, Optional>>> = Object.freeze({
   port: 1883,
   host: '127.0.0.1',
   dataDir: './data',
   persistence: 'level',
   maxQueuedPerClient: 100_000,
-  logLevel: 'info'
+  logLevel: 'info',
+  shared: {}
 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -76,6 +81,7 @@ export function resolveBrokerOptions (options: BrokerOptions): ResolvedBrokerOpt
   if (!LOG_LEVELS.includes(resolved.logLevel)) {
     throw new ConfigError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(resolved.logLevel)}`)
   }
+  validateSharedOptions(resolved.shared)
   return resolved
 }
 

@@ -108,6 +108,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   #seq = 0
   #broker: { id: string } | null = null
   #destroyed: Promise<void> | null = null
+  #ackInterceptor: ((client: ClientRef, messageId: number) => boolean) | null = null
 
   /** Messages not queued because a client's queue was full, since start. */
   droppedMessages = 0
@@ -306,7 +307,17 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     await this.#writes.write([{ type: 'put', key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
   }
 
+  /**
+   * Lets the broker claim PUBACKs for messages it sent outside the client's
+   * queue (shared-subscription groups): Aedes hands every PUBACK to this
+   * method, and it is the one place that sees them all.
+   */
+  setAckInterceptor (interceptor: (client: ClientRef, messageId: number) => boolean): void {
+    this.#ackInterceptor = interceptor
+  }
+
   async outgoingClearMessageId (client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+    if (packet.messageId !== undefined && this.#ackInterceptor?.(client, packet.messageId) === true) return undefined
     const queue = this.#queues.get(client.id)
     const seq = packet.messageId === undefined ? undefined : queue?.byMessageId.get(packet.messageId)
     if (queue === undefined || seq === undefined) return undefined
@@ -468,6 +479,11 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   }
 
   // ---- lifecycle ------------------------------------------------------------
+
+  /** The store, for sibling stores kept in the same database (shared-subscription queues). */
+  get store (): KeyValueStore {
+    return this.#store
+  }
 
   /** Waits for every write issued so far to reach the store. */
   async flush (): Promise<void> {

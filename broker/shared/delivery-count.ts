@@ -1,0 +1,21 @@
+/**
+ * MQTT 3.1.1 has no message properties, so the delivery count reaches workers
+ * inside task envelopes (JSON objects with string `id` and `type`, see
+ * schemas/): the broker sets `deliveryCount` on each send, so a worker can
+ * dead-letter a message that keeps failing (issue 3). Other payloads are sent
+ * untouched; their redeliveries are marked by the DUP flag only.
+ */
+export function annotateDeliveries (payload: Buffer, deliveries: number): Buffer {
+  if (payload.length < 2 || payload[0] !== 0x7b /* { */) return payload
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(payload.toString('utf8'))
+  } catch {
+    return payload
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return payload
+  const envelope = parsed as Record<string, unknown>
+  if (typeof envelope['id'] !== 'string' || typeof envelope['type'] !== 'string') return payload
+  envelope['deliveryCount'] = deliveries
+  return Buffer.from(JSON.stringify(envelope))
+}

@@ -1,0 +1,372 @@
+import type { Client } from 'aedes'
+import type { Logger } from 'pino'
+import { pickMember, type Candidate } from './dispatch-strategy.js'
+import type { GroupOptions } from './group-options.js'
+import type { GroupDefinition, GroupMessage, GroupStore } from './group-store.js'
+import { annotateDeliveries } from './delivery-count.js'
+import { isWritable, nextMessageId, writePublish } from './packet-writer.js'
+
+interface Member {
+  readonly client: Client
+  readonly clientId: string
+  qos: 0 | 1
+  prefetch: number
+  /** Packet identifier → seq of every message sent and not yet PUBACKed, stale leases included. */
+  readonly outstanding: Map<number, number>
+}
+
+interface Inflight {
+  message: GroupMessage
+  member: Member
+  messageId: number
+  timer: NodeJS.Timeout
+}
+
+export interface GroupCounters {
+  /** QoS 1 messages stored in the queue. */
+  enqueued: number
+  /** Sends to a member, redeliveries included. */
+  delivered: number
+  acked: number
+  /** Messages taken back from a member (disconnect, unsubscribe, lease expiry). */
+  redelivered: number
+  /** PUBACKs for a message already taken back (ignored). */
+  lateAcks: number
+  /** Dropped at `maxLength` (see `overflow`). */
+  overflowed: number
+  /** Dropped after `messageTtlMs` in the queue. */
+  expired: number
+  /** QoS 0 messages with no online member (QoS 0 is not stored). */
+  qos0Dropped: number
+}
+
+export interface MemberStats { clientId: string, inflight: number, prefetch: number }
+
+export interface GroupStats {
+  key: string
+  group: string
+  filter: string
+  strategy: GroupOptions['strategy']
+  /** Messages waiting for a member. */
+  depth: number
+  /** Messages sent and not yet acknowledged. */
+  inflight: number
+  members: MemberStats[]
+  counters: GroupCounters
+  createdAt: number
+  idleSince: number | null
+}
+
+/** How many waiting messages one dispatch pass looks at when some must wait (hash). */
+const SCAN_LIMIT = 1000
+
+/**
+ * One `$share/{group}/{filter}` group: a durable FIFO queue with competing
+ * members. A QoS 1 message stays stored until the member it was sent to
+ * PUBACKs it; if that member leaves or its lease runs out, the message goes
+ * back to the head of the queue and the next send carries DUP.
+ */
+export class SharedGroup {
+  readonly definition: GroupDefinition
+  readonly options: GroupOptions
+  readonly counters: GroupCounters = {
+    enqueued: 0, delivered: 0, acked: 0, redelivered: 0, lateAcks: 0, overflowed: 0, expired: 0, qos0Dropped: 0
+  }
+
+  idleSince: number | null
+  readonly #store: GroupStore
+  readonly #logger: Logger
+  #pending: GroupMessage[] = []
+  #head = 0
+  /** Taken back from a member, in seq order: sent before anything pending. */
+  #returned: GroupMessage[] = []
+  readonly #inflight = new Map<number, Inflight>()
+  readonly #members: Member[] = []
+  #turn = 0
+  #dispatching = false
+  #closed = false
+
+  constructor (definition: GroupDefinition, options: GroupOptions, store: GroupStore, logger: Logger) {
+    this.definition = definition
+    this.options = options
+    this.#store = store
+    this.#logger = logger
+    this.idleSince = Date.now()
+  }
+
+  /** Messages found in the store at start: in flight at a crash or waiting. */
+  restore (messages: GroupMessage[]): void {
+    for (const message of messages) {
+      if (message.deliveries > 0) this.#returned.push(message)
+      else this.#pending.push(message)
+    }
+  }
+
+  get depth (): number {
+    return this.#pending.length - this.#head + this.#returned.length
+  }
+
+  get memberCount (): number {
+    return this.#members.length
+  }
+
+  hasMember (client: Client): boolean {
+    return this.#members.some((m) => m.client === client)
+  }
+
+  join (client: Client, qos: 0 | 1, prefetch: number | undefined): void {
+    const existing = this.#members.find((m) => m.client === client)
+    if (existing !== undefined) {
+      existing.qos = qos
+      if (prefetch !== undefined) existing.prefetch = prefetch
+    } else {
+      this.#members.push({ client, clientId: client.id, qos, prefetch: prefetch ?? this.options.prefetch, outstanding: new Map() })
+    }
+    this.idleSince = null
+    this.dispatch()
+  }
+
+  setPrefetch (client: Client, prefetch: number): void {
+    const member = this.#members.find((m) => m.client === client)
+    if (member === undefined) return
+    member.prefetch = prefetch
+    this.dispatch()
+  }
+
+  /** The member is gone (disconnect, unsubscribe): its messages go back. */
+  leave (client: Client): void {
+    const index = this.#members.findIndex((m) => m.client === client)
+    if (index < 0) return
+    const [member] = this.#members.splice(index, 1) as [Member]
+    const held = [...member.outstanding.values()].sort((a, b) => a - b)
+    for (const seq of held) {
+      const inflight = this.#inflight.get(seq)
+      if (inflight !== undefined && inflight.member === member) this.#takeBack(inflight, 'member left')
+    }
+    member.outstanding.clear()
+    if (this.#members.length === 0) this.idleSince = Date.now()
+    this.dispatch()
+  }
+
+  /**
+   * Stores (QoS 1) and dispatches a published message. Resolves once the
+   * message is durable in this group's queue.
+   */
+  async enqueue (topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
+    if (this.#closed) return
+    if (qos === 0) {
+      this.#sendQos0(topic, payload)
+      return
+    }
+    if (this.depth >= this.options.maxLength) {
+      this.counters.overflowed++
+      if (this.options.overflow === 'drop-new') return
+      this.#dropOldest()
+    }
+    const message: GroupMessage = { seq: this.#store.nextSeq(), topic, payload, qos, enqueuedAt: Date.now(), deliveries: 0 }
+    await this.#store.append(this.definition.key, message)
+    this.counters.enqueued++
+    this.#pending.push(message)
+    this.dispatch()
+  }
+
+  /** A PUBACK from `client`; false if the identifier is not one of this group's. */
+  ack (client: Client, messageId: number): boolean {
+    const member = this.#members.find((m) => m.client === client)
+    const seq = member?.outstanding.get(messageId)
+    if (member === undefined || seq === undefined) return false
+    member.outstanding.delete(messageId)
+    const inflight = this.#inflight.get(seq)
+    if (inflight !== undefined && inflight.member === member && inflight.messageId === messageId) {
+      clearTimeout(inflight.timer)
+      this.#inflight.delete(seq)
+      this.counters.acked++
+      this.#remove([seq])
+    } else {
+      // The lease ran out and the message went elsewhere: this ack is late.
+      this.counters.lateAcks++
+    }
+    this.dispatch()
+    return true
+  }
+
+  /** Sends waiting messages to members with room in their window. */
+  dispatch (): void {
+    if (this.#dispatching || this.#closed) return
+    this.#dispatching = true
+    try {
+      this.#expire()
+      this.#dispatchFrom(this.#returned, false)
+      this.#dispatchFrom(this.#pending, true)
+    } finally {
+      this.#dispatching = false
+    }
+  }
+
+  /** Drops messages past their TTL (also called from the manager's sweep). */
+  sweep (): void {
+    this.#expire()
+    this.dispatch()
+  }
+
+  stats (): GroupStats {
+    return {
+      key: this.definition.key,
+      group: this.definition.group,
+      filter: this.definition.filter,
+      strategy: this.options.strategy,
+      depth: this.depth,
+      inflight: this.#inflight.size,
+      members: this.#members.map((m) => ({ clientId: m.clientId, inflight: m.outstanding.size, prefetch: m.prefetch })),
+      counters: { ...this.counters },
+      createdAt: this.definition.createdAt,
+      idleSince: this.idleSince
+    }
+  }
+
+  close (): void {
+    this.#closed = true
+    for (const inflight of this.#inflight.values()) clearTimeout(inflight.timer)
+  }
+
+  #dispatchFrom (queue: GroupMessage[], isPending: boolean): void {
+    const start = isPending ? this.#head : 0
+    let i = start
+    let scanned = 0
+    while (i < queue.length && scanned < SCAN_LIMIT) {
+      const members = this.#candidates()
+      if (!members.some((m) => m.hasRoom)) return
+      const message = queue[i] as GroupMessage
+      const pick = pickMember(this.options.strategy, members, message.topic, this.#turn)
+      if (pick < 0) {
+        // Only `hash` can have a full member while others have room: this
+        // message waits for its member, later ones may go elsewhere.
+        if (this.options.strategy !== 'hash') return
+        i++
+        scanned++
+        continue
+      }
+      this.#turn++
+      if (isPending && i === this.#head) {
+        this.#head++
+        i++
+      } else {
+        queue.splice(i, 1)
+      }
+      this.#send(this.#members[pick] as Member, message)
+    }
+    if (isPending) this.#compact()
+  }
+
+  #candidates (): Candidate[] {
+    return this.#members.map((m) => ({
+      clientId: m.clientId,
+      inflight: m.outstanding.size,
+      hasRoom: m.outstanding.size < m.prefetch && isWritable(m.client)
+    }))
+  }
+
+  #send (member: Member, message: GroupMessage): void {
+    message.deliveries++
+    this.counters.delivered++
+    const payload = annotateDeliveries(message.payload, message.deliveries)
+    // A member subscribed at QoS 0 gets it at most once: nothing to wait for.
+    if (member.qos === 0) {
+      writePublish(member.client, { topic: message.topic, payload, qos: 0, dup: false })
+      this.counters.acked++
+      this.#remove([message.seq])
+      return
+    }
+    const messageId = nextMessageId(member.client)
+    const inflight: Inflight = {
+      message,
+      member,
+      messageId,
+      timer: setTimeout(() => this.#leaseExpired(message.seq, messageId), this.options.ackTimeoutMs)
+    }
+    inflight.timer.unref()
+    this.#inflight.set(message.seq, inflight)
+    member.outstanding.set(messageId, message.seq)
+    // [MQTT-3.3.1-1] DUP on every send after the first
+    writePublish(member.client, { topic: message.topic, payload, qos: 1, messageId, dup: message.deliveries > 1 })
+  }
+
+  #sendQos0 (topic: string, payload: Buffer): void {
+    // No acknowledgement, so no window: any connected member will do.
+    const members = this.#members.map((m) => ({ clientId: m.clientId, inflight: m.outstanding.size, hasRoom: isWritable(m.client) }))
+    const pick = pickMember(this.options.strategy === 'least-inflight' ? 'round-robin' : this.options.strategy, members, topic, this.#turn++)
+    if (pick < 0) {
+      this.counters.qos0Dropped++
+      return
+    }
+    this.counters.delivered++
+    writePublish((this.#members[pick] as Member).client, { topic, payload, qos: 0, dup: false })
+  }
+
+  #leaseExpired (seq: number, messageId: number): void {
+    const inflight = this.#inflight.get(seq)
+    if (inflight === undefined || inflight.messageId !== messageId) return
+    this.#logger.debug({ group: this.definition.key, clientId: inflight.member.clientId, seq }, 'ack timeout: message taken back')
+    // The member keeps the slot until it acks late or leaves: a member that
+    // stopped acknowledging should not be sent more.
+    this.#takeBack(inflight, 'ack timeout')
+    this.dispatch()
+  }
+
+  #takeBack (inflight: Inflight, _reason: string): void {
+    clearTimeout(inflight.timer)
+    this.#inflight.delete(inflight.message.seq)
+    this.counters.redelivered++
+    insertBySeq(this.#returned, inflight.message)
+    // The delivery count survives a restart so poison messages stay countable.
+    this.#store.update(this.definition.key, inflight.message).catch((err: unknown) => {
+      this.#logger.error({ err, group: this.definition.key }, 'could not store a delivery count')
+    })
+  }
+
+  #dropOldest (): void {
+    const victim = this.#head < this.#pending.length ? this.#pending[this.#head++] : this.#returned.shift()
+    if (victim !== undefined) this.#remove([victim.seq])
+    this.#compact()
+  }
+
+  #expire (): void {
+    const ttl = this.options.messageTtlMs
+    if (ttl === 0) return
+    const cutoff = Date.now() - ttl
+    const expired: number[] = []
+    this.#returned = this.#returned.filter((m) => {
+      if (m.enqueuedAt >= cutoff) return true
+      expired.push(m.seq)
+      return false
+    })
+    // pending is in arrival order: expired messages are at its head
+    while (this.#head < this.#pending.length && (this.#pending[this.#head] as GroupMessage).enqueuedAt < cutoff) {
+      expired.push((this.#pending[this.#head++] as GroupMessage).seq)
+    }
+    if (expired.length > 0) {
+      this.counters.expired += expired.length
+      this.#remove(expired)
+      this.#compact()
+    }
+  }
+
+  #compact (): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
+  #remove (seqs: number[]): void {
+    this.#store.remove(this.definition.key, seqs).catch((err: unknown) => {
+      this.#logger.error({ err, group: this.definition.key }, 'could not remove acknowledged messages')
+    })
+  }
+}
+
+function insertBySeq (list: GroupMessage[], message: GroupMessage): void {
+  let i = list.length
+  while (i > 0 && (list[i - 1] as GroupMessage).seq > message.seq) i--
+  list.splice(i, 0, message)
+}

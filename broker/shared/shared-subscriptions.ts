@@ -1,0 +1,228 @@
+import type { Client } from 'aedes'
+import type { Logger } from 'pino'
+import { Qlobber } from 'qlobber'
+import { FleetqError, ErrorCodes } from '../errors.js'
+import { topicMatches } from '../delivery/topic-match.js'
+import { resolveGroupOptions, type SharedSubscriptionOptions } from './group-options.js'
+import type { GroupStore } from './group-store.js'
+import { isShareTopic, parseShareTopic, type ShareTopic } from './share-topic.js'
+import { SharedGroup, type GroupStats } from './shared-group.js'
+
+/** Topic a member publishes `{"prefetch": n, "group"?: "name"}` to, to set its own window. */
+export const PREFETCH_TOPIC = '$fleetq/share/prefetch'
+
+const SWEEP_INTERVAL_MS = 1000
+
+/**
+ * `$share/{group}/{filter}` for MQTT 3.1.1 clients, which Aedes lacks
+ * (moscajs/aedes#228). Aedes keeps the literal subscription (so persistent
+ * sessions restore it and nothing is ever published to a `$share/` topic);
+ * this class keeps the groups, their durable queues and their members.
+ */
+export class SharedSubscriptions {
+  readonly #store: GroupStore & { flush?: () => Promise<void> }
+  readonly #options: SharedSubscriptionOptions
+  readonly #logger: Logger
+  readonly #groups = new Map<string, SharedGroup>()
+  readonly #matcher = new Qlobber<string>({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true })
+  readonly #memberships = new Map<Client, Set<SharedGroup>>()
+  readonly #prefetch = new Map<string, { all?: number, byGroup: Map<string, number> }>()
+  readonly #sweep: NodeJS.Timeout
+  #closed = false
+
+  private constructor (store: GroupStore, options: SharedSubscriptionOptions, logger: Logger) {
+    this.#store = store
+    this.#options = options
+    this.#logger = logger
+    this.#sweep = setInterval(() => this.#sweepGroups(), SWEEP_INTERVAL_MS)
+    this.#sweep.unref()
+  }
+
+  /** Loads every group and its queued messages from the store. */
+  static async start (store: GroupStore, options: SharedSubscriptionOptions, logger: Logger): Promise<SharedSubscriptions> {
+    const shared = new SharedSubscriptions(store, options, logger)
+    let messages = 0
+    for (const { definition, messages: queued } of await store.load()) {
+      const group = shared.#addGroup(definition)
+      group.restore(queued)
+      messages += queued.length
+    }
+    if (shared.#groups.size > 0) logger.info({ groups: shared.#groups.size, messages }, 'shared subscription groups restored')
+    return shared
+  }
+
+  /**
+   * Checks a `$share/` filter and makes sure its group exists, durably,
+   * before the SUBACK. Throws with the reason if the filter is not valid.
+   */
+  async prepare (topic: string): Promise<void> {
+    const share = parseOrThrow(topic)
+    if (this.#groups.has(share.key)) return
+    const definition = { key: share.key, group: share.group, filter: share.filter, createdAt: Date.now() }
+    await this.#store.saveGroup(definition)
+    if (!this.#groups.has(share.key)) this.#addGroup(definition)
+  }
+
+  /** The client's subscription to `$share/...` is in place: it becomes a member. */
+  join (client: Client, topic: string, qos: number): void {
+    const share = parseShareTopic(topic)
+    if (typeof share === 'string' || this.#closed) return
+    const group = this.#groups.get(share.key)
+    if (group === undefined) {
+      // restored from a session whose group was deleted meanwhile: recreate it
+      this.prepare(topic).then(() => this.join(client, topic, qos), (err: unknown) => {
+        this.#logger.error({ err, topic }, 'could not recreate a shared subscription group')
+      })
+      return
+    }
+    let groups = this.#memberships.get(client)
+    if (groups === undefined) {
+      groups = new Set()
+      this.#memberships.set(client, groups)
+    }
+    groups.add(group)
+    group.join(client, qos >= 1 ? 1 : 0, this.#prefetchFor(client.id, share.group))
+  }
+
+  leave (client: Client, topic: string): void {
+    const share = parseShareTopic(topic)
+    if (typeof share === 'string') return
+    const group = this.#groups.get(share.key)
+    if (group === undefined) return
+    group.leave(client)
+    this.#memberships.get(client)?.delete(group)
+  }
+
+  /** The client disconnected: every group takes its unacknowledged messages back. */
+  leaveAll (client: Client): void {
+    const groups = this.#memberships.get(client)
+    if (groups === undefined) return
+    this.#memberships.delete(client)
+    for (const group of groups) group.leave(client)
+  }
+
+  /**
+   * Routes a published message to every group whose filter matches. For QoS
+   * 1 it resolves once the message is stored in each of them.
+   */
+  async route (topic: string, payload: Buffer, qos: number): Promise<void> {
+    if (this.#closed || this.#groups.size === 0 || isShareTopic(topic)) return
+    const keys = new Set(this.#matcher.match(topic))
+    const work: Array<Promise<void>> = []
+    for (const key of keys) {
+      const group = this.#groups.get(key)
+      if (group === undefined) continue
+      // [MQTT-4.7.2-1] wildcards at the start do not match $ topics
+      if (topic.startsWith('$') && !topicMatches(group.definition.filter, topic)) continue
+      work.push(group.enqueue(topic, payload, qos >= 1 ? 1 : 0))
+    }
+    await Promise.all(work)
+  }
+
+  /** A PUBACK: true if it settled a group delivery. */
+  ack (client: Client, messageId: number): boolean {
+    const groups = this.#memberships.get(client)
+    if (groups === undefined) return false
+    for (const group of groups) {
+      if (group.ack(client, messageId)) return true
+    }
+    return false
+  }
+
+  /** Handles a member's `{"prefetch": n, "group"?: name}` on {@link PREFETCH_TOPIC}. */
+  setPrefetch (client: Client, payload: Buffer): void {
+    let request: { prefetch?: unknown, group?: unknown }
+    try {
+      request = JSON.parse(payload.toString('utf8')) as typeof request
+    } catch {
+      this.#logger.warn({ clientId: client.id }, `ignored ${PREFETCH_TOPIC}: not JSON`)
+      return
+    }
+    const prefetch = request.prefetch
+    if (typeof prefetch !== 'number' || !Number.isInteger(prefetch) || prefetch < 1 || prefetch > 10_000) {
+      this.#logger.warn({ clientId: client.id, prefetch }, `ignored ${PREFETCH_TOPIC}: prefetch must be an integer from 1 to 10000`)
+      return
+    }
+    const group = typeof request.group === 'string' ? request.group : undefined
+    let prefs = this.#prefetch.get(client.id)
+    if (prefs === undefined) {
+      prefs = { byGroup: new Map() }
+      this.#prefetch.set(client.id, prefs)
+    }
+    if (group === undefined) prefs.all = prefetch
+    else prefs.byGroup.set(group, prefetch)
+    for (const g of this.#memberships.get(client) ?? []) {
+      if (group === undefined || g.definition.group === group) g.setPrefetch(client, prefetch)
+    }
+  }
+
+  forgetClient (clientId: string): void {
+    this.#prefetch.delete(clientId)
+  }
+
+  stats (): GroupStats[] {
+    return [...this.#groups.values()].map((g) => g.stats())
+  }
+
+  /**
+   * Deletes a group and its queued messages. Refused while it has members
+   * (they would recreate it at once); unsubscribe or disconnect them first.
+   */
+  async deleteGroup (group: string, filter: string): Promise<void> {
+    const key = `${group}/${filter}`
+    const found = this.#groups.get(key)
+    if (found === undefined) throw new FleetqError(ErrorCodes.GROUP_NOT_FOUND, `no shared subscription group ${key}`)
+    if (found.memberCount > 0) {
+      throw new FleetqError(ErrorCodes.GROUP_HAS_MEMBERS, `group ${key} has ${found.memberCount} member(s); they must leave first`)
+    }
+    this.#removeGroup(found)
+    await this.#store.deleteGroup(key)
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#sweep)
+    for (const group of this.#groups.values()) group.close()
+    await this.#store.flush?.()
+  }
+
+  #addGroup (definition: { key: string, group: string, filter: string, createdAt: number }): SharedGroup {
+    const group = new SharedGroup(definition, resolveGroupOptions(this.#options, definition.group), this.#store, this.#logger)
+    this.#groups.set(definition.key, group)
+    this.#matcher.add(definition.filter, definition.key)
+    return group
+  }
+
+  #removeGroup (group: SharedGroup): void {
+    group.close()
+    this.#groups.delete(group.definition.key)
+    this.#matcher.remove(group.definition.filter, group.definition.key)
+  }
+
+  #prefetchFor (clientId: string, group: string): number | undefined {
+    const prefs = this.#prefetch.get(clientId)
+    return prefs?.byGroup.get(group) ?? prefs?.all
+  }
+
+  #sweepGroups (): void {
+    const now = Date.now()
+    for (const group of [...this.#groups.values()]) {
+      group.sweep()
+      const idle = group.options.idleTimeoutMs
+      if (idle > 0 && group.idleSince !== null && now - group.idleSince > idle) {
+        this.#logger.info({ group: group.definition.key, depth: group.depth }, 'deleting idle shared subscription group')
+        this.#removeGroup(group)
+        this.#store.deleteGroup(group.definition.key).catch((err: unknown) => {
+          this.#logger.error({ err, group: group.definition.key }, 'could not delete an idle group')
+        })
+      }
+    }
+  }
+}
+
+function parseOrThrow (topic: string): ShareTopic {
+  const share = parseShareTopic(topic)
+  if (typeof share === 'string') throw new FleetqError(ErrorCodes.SHARE_TOPIC_INVALID, `${topic}: ${share}`)
+  return share
+}
