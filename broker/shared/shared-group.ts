@@ -277,6 +277,9 @@ export class SharedGroup {
       this.#remove([message.seq])
       return
     }
+    // Record the send, so after a crash a message that was in flight comes
+    // back as a redelivery (DUP, delivery count) rather than as new.
+    this.#persistDeliveries(message)
     const messageId = nextMessageId(member.client)
     const inflight: Inflight = {
       message,
@@ -318,8 +321,10 @@ export class SharedGroup {
     this.#inflight.delete(inflight.message.seq)
     this.counters.redelivered++
     insertBySeq(this.#returned, inflight.message)
-    // The delivery count survives a restart so poison messages stay countable.
-    this.#store.update(this.definition.key, inflight.message).catch((err: unknown) => {
+  }
+
+  #persistDeliveries (message: GroupMessage): void {
+    this.#store.update(this.definition.key, message).catch((err: unknown) => {
       this.#logger.error({ err, group: this.definition.key }, 'could not store a delivery count')
     })
   }

@@ -3,10 +3,12 @@
  * loop that follows an event (cheap), failing after `timeoutMs` with `what`.
  * Used to wait for counts of messages, never for fixed time (STYLE.md 12).
  */
-export async function waitUntil (check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+export async function waitUntil (check: () => boolean, what: string | (() => string), timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)
+    }
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander'
+import type { Logger } from 'pino'
+import { CONFIG_ENV, loadBrokerConfig, SETTINGS, type BrokerFlags } from './config.js'
+import { ConfigError, FleetqError } from './errors.js'
+import { createBroker } from './index.js'
+import { createLogger } from './logger.js'
+import { brokerDefaults } from './options.js'
+
+/**
+ * Exit codes (docs/configuration.md). Usage and config errors get their own
+ * code because restarting cannot fix them: a supervisor can stop retrying
+ * (systemd `RestartPreventExitStatus=2`).
+ */
+const EXIT_OK = 0
+const EXIT_FAILED = 1
+const EXIT_USAGE = 2
+
+function envHelp (): string {
+  const rows = SETTINGS.map((s) => `  ${s.flag.padEnd(16)} ${s.env.padEnd(20)} ${s.key}`)
+  return [
+    '',
+    'Each setting, from strongest to weakest: flag, environment variable, config file key, default.',
+    `  ${'flag'.padEnd(16)} ${'environment'.padEnd(20)} config key`,
+    ...rows,
+    `  ${'--config'.padEnd(16)} ${CONFIG_ENV}`,
+    '',
+    'See docs/configuration.md.'
+  ].join('\n')
+}
+
+function buildProgram (): Command {
+  const program = new Command('fleetq')
+    .description('MQTT broker and durable task queue for fleets of IoT and edge devices')
+    .exitOverride()
+    // One line on stderr per error, like the broker's own errors.
+    .configureOutput({
+      outputError: (message, write) => write(`fleetq: ${message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`)
+    })
+    .showSuggestionAfterError(true)
+
+  program.command('broker')
+    .description('run the MQTT broker until SIGINT or SIGTERM')
+    .option('-p, --port <port>', `TCP port for MQTT, 0 for any free one (default ${brokerDefaults.port})`)
+    .option('--host <host>', `address to listen on (default ${brokerDefaults.host})`)
+    .option('-d, --data-dir <dir>', `LevelDB data directory (default ${brokerDefaults.dataDir})`)
+    .option('--persistence <kind>', `level or memory (default ${brokerDefaults.persistence})`)
+    .option('--max-queued <n>', `most messages queued per persistent-session client, 0 = unbounded (default ${brokerDefaults.maxQueuedPerClient})`)
+    .option('-c, --config <file>', 'JSON config file (schemas/broker-config.schema.json)')
+    .option('--log-level <level>', `fatal, error, warn, info, debug, trace or silent (default ${brokerDefaults.logLevel})`)
+    .addHelpText('after', envHelp())
+    .action(async (flags: BrokerFlags) => {
+      process.exit(await runBroker(flags))
+    })
+  return program
+}
+
+/** Starts the broker, waits for a signal, closes it. Returns the exit code. */
+async function runBroker (flags: BrokerFlags): Promise<number> {
+  const { values, configFile } = await loadBrokerConfig(flags)
+  const logger = createLogger(values.logLevel ?? brokerDefaults.logLevel)
+  // Listen for signals before starting, so one during start-up still closes the store cleanly.
+  const stopRequested = onShutdownSignal(logger)
+  let broker
+  try {
+    broker = await createBroker({ ...values, logger })
+  } catch (err) {
+    logger.debug({ err, configFile }, 'broker did not start')
+    throw err
+  }
+  // Already logged by the broker, which survives these; an 'error' event with
+  // no listener would crash the process instead.
+  broker.on('error', () => undefined)
+  await stopRequested
+  try {
+    await broker.close()
+    return EXIT_OK
+  } catch (err) {
+    logger.error({ err }, 'broker did not close cleanly')
+    return EXIT_FAILED
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one while closing exits at once with 1. */
+function onShutdownSignal (logger: Logger): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let received = false
+    const handler = (signal: NodeJS.Signals): void => {
+      if (received) {
+        logger.warn({ signal }, 'second signal while shutting down; exiting without a clean close')
+        process.exit(EXIT_FAILED)
+      }
+      received = true
+      logger.info({ signal }, 'shutting down')
+      resolve()
+    }
+    process.on('SIGINT', handler)
+    process.on('SIGTERM', handler)
+  })
+}
+
+function exitCodeFor (err: unknown): number {
+  return err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILED
+}
+
+function describe (err: unknown): string {
+  if (err instanceof FleetqError) return `${err.message} (${err.code})`
+  return err instanceof Error ? err.message : String(err)
+}
+
+async function main (argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed its message (or the help).
+      process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_USAGE)
+    }
+    process.stderr.write(`fleetq: ${describe(err)}\n`)
+    process.exit(exitCodeFor(err))
+  }
+}
+
+await main(process.argv)

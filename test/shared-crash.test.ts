@@ -1,0 +1,71 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import mqtt, { type MqttClient } from 'mqtt'
+import { spawnBroker, type BrokerProcess } from './helpers/broker-process.js'
+import { connectCollecting } from './helpers/connect.js'
+import { RawClient } from './helpers/raw-client.js'
+import { waitUntil } from './helpers/wait.js'
+
+describe('shared subscription groups through kill -9', () => {
+  let dataDir = ''
+  const brokers: BrokerProcess[] = []
+  const clients: MqttClient[] = []
+  const raws: RawClient[] = []
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
+    for (const r of raws.splice(0)) r.destroy()
+    await Promise.all(brokers.splice(0).map((b) => b.kill9()))
+    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('delivers every PUBACKed message at least once after SIGKILL with messages queued and in flight', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'fleetq-shared-crash-'))
+    const first = await spawnBroker(dataDir)
+    brokers.push(first)
+
+    // A member that takes its window and never acknowledges: in flight at the kill.
+    const holder = await RawClient.connect(first.port, 'holder')
+    raws.push(holder)
+    expect(await holder.subscribe('$share/crash/jobs/#', 1)).toBe(1)
+
+    const pub = await mqtt.connectAsync(first.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'pub' })
+    clients.push(pub)
+    pub.on('error', () => undefined)
+    const acked = new Set<number>()
+    const inflight = new Set<Promise<void>>()
+    let next = 0
+    while (acked.size < 1200) {
+      while (inflight.size < 100) {
+        const n = next++
+        const p = pub.publishAsync(`jobs/${n % 5}`, String(n), { qos: 1 })
+          .then(() => { acked.add(n) }, () => undefined)
+          .finally(() => inflight.delete(p))
+        inflight.add(p)
+      }
+      await Promise.race(inflight)
+    }
+    await first.kill9()
+    await Promise.allSettled([...inflight])
+    expect(holder.received.length).toBeGreaterThan(0)
+
+    const second = await spawnBroker(dataDir)
+    brokers.push(second)
+    const worker = await connectCollecting(second.url, { clientId: 'worker' })
+    clients.push(worker.client)
+    // a wide window: this test is about what arrives, not about pacing
+    await worker.client.publishAsync('$fleetq/share/prefetch', JSON.stringify({ prefetch: 200 }), { qos: 1 })
+    await worker.client.subscribeAsync('$share/crash/jobs/#', { qos: 1 })
+    const got = (): Set<number> => new Set(worker.received.map((m) => Number(m.payload)))
+    const missing = (): number[] => [...acked].filter((n) => !got().has(n))
+    await waitUntil(() => missing().length === 0,
+      () => `every acknowledged message at the new member (missing ${missing().length} of ${acked.size}, got ${worker.received.length})`, 45_000)
+    expect(missing()).toEqual([])
+    // the ones the holder had in flight come back marked as redeliveries
+    const held = new Set(holder.received.map((m) => Number(m.payload)))
+    const redelivered = worker.received.filter((m) => held.has(Number(m.payload)))
+    expect(redelivered.length).toBeGreaterThan(0)
+    expect(redelivered.every((m) => m.packet.dup)).toBe(true)
+  })
+})
