@@ -3,7 +3,6 @@ import { Command, CommanderError } from 'commander'
 import type { Logger } from 'pino'
 import { CONFIG_ENV, loadBrokerConfig, SETTINGS, type BrokerFlags } from './config.js'
 import { ConfigError, FleetqError } from './errors.js'
-import { createBroker } from './index.js'
 import { createLogger } from './logger.js'
 import { brokerDefaults } from './options.js'
 
@@ -61,6 +60,8 @@ async function runBroker (flags: BrokerFlags): Promise<number> {
   const logger = createLogger(values.logLevel ?? brokerDefaults.logLevel)
   // Listen for signals before starting, so one during start-up still closes the store cleanly.
   const stopRequested = onShutdownSignal(logger)
+  // Loaded only now so that --help and config errors do not wait for Aedes and LevelDB to load.
+  const { createBroker } = await import('./index.js')
   let broker
   try {
     broker = await createBroker({ ...values, logger })

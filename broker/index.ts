@@ -3,6 +3,7 @@ import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type S
 import mqemitter from 'mqemitter'
 import type { Logger } from 'pino'
 import { createForwarder } from './delivery/forward.js'
+import { fixOverlappingSubscriptions } from './delivery/overlapping-subscriptions.js'
 import { EmitOrder } from './durability/emit-order.js'
 import { PublishJournal } from './durability/publish-journal.js'
 import { listenTcp, type TcpListener } from './listeners/tcp.js'
@@ -243,7 +244,7 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   let listener: TcpListener
   try {
     await journal.replay((packet) => publishOn(aedes, packet))
-    listener = await listenTcp((socket) => aedes.handle(socket), resolved.port, resolved.host)
+    listener = await listenTcp((socket) => { fixOverlappingSubscriptions(aedes.handle(socket)) }, resolved.port, resolved.host)
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await groups.close()

@@ -14,9 +14,10 @@ type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number } |
  *   of its matching subscriptions [MQTT-3.3.5-1].
  * - Counter: gives back the creation number EmitOrder replaced, which the
  *   persistence uses to find the queued copy.
- * - Double send on reconnect: a message published while its persistent-session
- *   subscriber reconnects is both streamed from the queue and delivered live;
- *   whichever comes second is skipped (returning null drops this copy only).
+ * - Reconnect: while a persistent-session client's queue is streamed to it,
+ *   live messages (queued too) wait for the stream, so they cannot overtake
+ *   older ones; and a message both streamed and delivered live is sent once
+ *   (returning null drops this copy only; the queued copy remains).
  */
 export function createForwarder (emitOrder: EmitOrder, persistence: LevelPersistence) {
   return function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
@@ -24,7 +25,7 @@ export function createForwarder (emitOrder: EmitOrder, persistence: LevelPersist
     // Live deliveries have no message id yet; queue replays (connect.js
     // emptyQueue) come here with one, after being marked sent: let those pass.
     if (packet.qos > 0 && !client.clean && packet.messageId === undefined &&
-      persistence.sentOnConnection(client, packet.brokerId, original ?? packet.brokerCounter)) {
+      !persistence.shouldDeliverLive(client, packet.brokerId, original ?? packet.brokerCounter)) {
       return null
     }
     const grantedQos = packet.qos > 0 ? maxGrantedQos(client as ClientWithSubs, packet.topic) : packet.qos

@@ -78,7 +78,7 @@ export interface LevelPersistenceOptions {
    * - queued messages sent before carry the DUP flag when streamed again on
    *   reconnect [MQTT-3.3.1-1] (moscajs/aedes#601);
    * - a message already written on this connection is not streamed again, and
-   *   `sentOnConnection` lets live delivery skip one the stream already sent
+   *   `shouldDeliverLive` lets live delivery skip one the stream sends
    *   (a message published while its subscriber reconnects is otherwise sent
    *   twice: live and from the queue).
    * @defaultValue false
@@ -105,6 +105,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   readonly #subs = new Map<string, Map<string, SubRecord>>()
   readonly #retained = new Map<string, StoredPacket>()
   readonly #queues = new Map<string, ClientQueue>()
+  readonly #draining = new Set<ClientRef>()
   #seq = 0
   #broker: { id: string } | null = null
   #destroyed: Promise<void> | null = null
@@ -327,47 +328,69 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     queue.bySeq.delete(seq)
     queue.byMessageId.delete(packet.messageId as number)
     queue.byCounter.delete(counterKey(entry))
-    if (queue.bySeq.size === 0) this.#queues.delete(client.id)
+    // an empty queue goes, unless a stream is iterating it
+    if (queue.bySeq.size === 0 && !this.#isStreamed(client.id)) this.#queues.delete(client.id)
     await this.#writes.write([{ type: 'del', key }])
     return value === undefined ? undefined : decodeQueuedPacket(value)
   }
 
   outgoingStream (client: ClientRef): Readable {
-    const queue = this.#queues.get(client.id)
-    const seqs = queue === undefined ? [] : [...queue.bySeq.keys()]
+    const queue = this.#queue(client.id)
     const read = this.#read.bind(this)
     const track = this.#trackDeliveries
+    const draining = this.#draining
+    if (track) draining.add(client)
     return Readable.from((async function * () {
-      for (const seq of seqs) {
-        const entry = queue?.bySeq.get(seq)
-        if (entry === undefined) continue // acknowledged meanwhile
-        if (track && entry.sentTo === client) continue // already sent live on this connection
-        const value = await read(outgoingKey(client.id, seq))
-        if (value === undefined) continue
-        const packet = decodeQueuedPacket(value)
-        // A packet that already has a message id was sent before: this is a
-        // re-delivery and carries the DUP flag [MQTT-3.3.1-1] (moscajs/aedes#601).
-        if (track && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
-        yield packet
+      try {
+        // Iterating the live Map also visits messages queued while this
+        // runs, so the stream ends only once the queue is caught up; until
+        // then live delivery to this connection is held back (see
+        // `shouldDeliverLive`), which keeps queued messages ahead of newer ones on
+        // reconnect [MQTT-4.6.0-6] (moscajs/aedes#649).
+        for (const [seq, entry] of queue.bySeq) {
+          if (track && entry.sentTo === client) continue // already sent on this connection
+          const value = await read(outgoingKey(client.id, seq))
+          if (value === undefined || !queue.bySeq.has(seq)) continue // acknowledged meanwhile
+          const packet = decodeQueuedPacket(value)
+          // A packet that already has a message id was sent before: this is a
+          // re-delivery and carries the DUP flag [MQTT-3.3.1-1] (moscajs/aedes#601).
+          if (track && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
+          yield packet
+        }
+      } finally {
+        draining.delete(client)
       }
     })())
   }
 
+
+
+
   /**
-   * Whether the queued copy of a packet was already written to this very
-   * connection (see `trackDeliveries`). `brokerCounter` is the creation number.
+   * Whether a live delivery of this packet should go out now (see
+   * `trackDeliveries`). No when its queued copy was already written to this
+   * very connection, or when this connection's queue is being streamed to it
+   * (the stream will send it, in order). `brokerCounter` is the creation number.
    */
-  sentOnConnection (client: ClientRef, brokerId: string | null | undefined, brokerCounter: number): boolean {
+  shouldDeliverLive (client: ClientRef, brokerId: string | null | undefined, brokerCounter: number): boolean {
     const queue = this.#queues.get(client.id)
     const seq = queue?.byCounter.get(counterKey({ brokerId, brokerCounter }))
-    return seq !== undefined && queue?.bySeq.get(seq)?.sentTo === client
+    if (queue === undefined || seq === undefined) return true // not queued for this client
+    if (queue.bySeq.get(seq)?.sentTo === client) return false
+    return !this.#draining.has(client)
   }
+
 
   /** Messages queued per client (persistent sessions), for introspection. */
   queueSizes (): Map<string, number> {
     const sizes = new Map<string, number>()
     for (const [clientId, queue] of this.#queues) sizes.set(clientId, queue.bySeq.size)
     return sizes
+  }
+
+  #isStreamed (clientId: string): boolean {
+    for (const c of this.#draining) if (c.id === clientId) return true
+    return false
   }
 
   #queue (clientId: string): ClientQueue {
