@@ -39,13 +39,15 @@ async function ensureWritableDir (dataDir: string): Promise<void> {
 /** Maps a failure of LevelDB's open to a fleetq error. */
 export function classifyOpenError (err: unknown, options: ResolvedBrokerOptions): Error {
   const dataDir = resolve(options.dataDir)
-  const cause = (err as { cause?: { code?: string } }).cause
-  if (cause?.code === 'LEVEL_LOCKED' || /lock/i.test(String((err as Error).message) + String((cause as Error | undefined)?.message))) {
+  const cause = (err as { cause?: { code?: string, message?: string } }).cause
+  // classic-level reports another process's lock as LEVEL_LOCKED, and
+  // permission problems as LEVEL_IO_ERROR with the OS message.
+  if (cause?.code === 'LEVEL_LOCKED') {
     return new DataDirError(ErrorCodes.DATA_DIR_LOCKED, dataDir,
       `data directory ${dataDir} is in use by another broker (LevelDB lock held)`, { cause: err })
   }
-  if (cause?.code === 'EACCES' || cause?.code === 'EROFS') {
-    return new DataDirError(ErrorCodes.DATA_DIR_NOT_WRITABLE, dataDir, `data directory ${dataDir} is not writable`, { cause: err })
+  if (cause?.code === 'LEVEL_IO_ERROR' && /Permission denied|Read-only file system/i.test(cause.message ?? '')) {
+    return new DataDirError(ErrorCodes.DATA_DIR_NOT_WRITABLE, dataDir, `data directory ${dataDir} is not writable: ${cause.message ?? ''}`, { cause: err })
   }
   return new PersistenceError(`could not open the store in ${dataDir}: ${(err as Error).message}`, { cause: err })
 }

@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const cliPath = fileURLToPath(new URL('../../broker/cli.ts', import.meta.url))
+// An absolute loader URL, so the child can run from any working directory.
+const tsxLoader = import.meta.resolve('tsx')
+
+export interface CliExit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+/** A pino JSON log line from the broker's stderr. */
+export interface LogLine {
+  level: number
+  msg: string
+  [field: string]: unknown
+}
+
+export interface CliOptions {
+  /** Extra environment; FLEETQ_* variables of the test run itself are never passed on. */
+  env?: Record<string, string>
+  cwd?: string
+}
+
+export interface CliProcess {
+  child: ChildProcess
+  /** Every stderr line so far. */
+  readonly stderrLines: string[]
+  readonly stdout: () => string
+  /** Resolves with the process's exit, whenever it comes. */
+  readonly exited: Promise<CliExit>
+  /** Resolves with the first stderr line (past or future) matching `predicate`; rejects if the process exits first. */
+  waitForLine (predicate: (line: string) => boolean, what: string, timeoutMs?: number): Promise<string>
+  /** Like waitForLine, for the first JSON log line whose `msg` is `msg`. */
+  waitForLog (msg: string, timeoutMs?: number): Promise<LogLine>
+  /** Sends `signal` (unless the process has exited) and waits for the exit. */
+  kill (signal?: NodeJS.Signals): Promise<CliExit>
+}
+
+/** Runs `fleetq <args>` from the TypeScript sources in a child process. */
+export function spawnCli (args: string[], options: CliOptions = {}): CliProcess {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEETQ_')))
+  const child = spawn(process.execPath, ['--import', tsxLoader, cliPath, ...args], {
+    cwd: options.cwd,
+    env: { ...env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const stderrLines: string[] = []
+  let stdout = ''
+  const watchers = new Set<(line: string) => void>()
+  child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    stderrLines.push(line)
+    for (const watch of watchers) watch(line)
+  })
+  // 'close' rather than 'exit': by then every stderr line has been read.
+  const exited = new Promise<CliExit>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal }))
+  })
+  let hasExited = false
+  void exited.then(() => { hasExited = true })
+
+  const waitForLine = (predicate: (line: string) => boolean, what: string, timeoutMs = 90_000): Promise<string> => {
+    const seen = stderrLines.find(predicate)
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise<string>((resolve, reject) => {
+      const done = (): void => { watchers.delete(watch); clearTimeout(timer) }
+      const watch = (line: string): void => {
+        if (predicate(line)) { done(); resolve(line) }
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stderr:\n${stderrLines.join('\n')}`))
+      }, timeoutMs)
+      watchers.add(watch)
+      void exited.then((exit) => {
+        if (!watchers.has(watch)) return
+        done()
+        reject(new Error(`fleetq exited (${JSON.stringify(exit)}) before ${what}; stderr:\n${stderrLines.join('\n')}`))
+      })
+    })
+  }
+
+  return {
+    child,
+    stderrLines,
+    stdout: () => stdout,
+    exited,
+    waitForLine,
+    async waitForLog (msg, timeoutMs) {
+      const line = await waitForLine((l) => parseLog(l)?.msg === msg, `log "${msg}"`, timeoutMs)
+      return parseLog(line)!
+    },
+    async kill (signal = 'SIGTERM') {
+      if (!hasExited && child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    }
+  }
+}
+
+/** Runs the CLI to completion: for commands expected to exit on their own. */
+export async function runCli (args: string[], options: CliOptions = {}): Promise<CliExit & { stderr: string, stdout: string }> {
+  const cli = spawnCli(args, options)
+  const exit = await cli.exited
+  return { ...exit, stderr: cli.stderrLines.join('\n'), stdout: cli.stdout() }
+}
+
+export interface RunningBroker extends CliProcess {
+  url: string
+  port: number
+  /** The 'broker listening' log line. */
+  listening: LogLine
+}
+
+/** Starts `fleetq broker <args>` and waits for its 'broker listening' log line. */
+export async function startCliBroker (args: string[], options: CliOptions = {}): Promise<RunningBroker> {
+  const cli = spawnCli(['broker', ...args], options)
+  try {
+    const listening = await cli.waitForLog('broker listening')
+    const url = String(listening.url)
+    return { ...cli, url, port: Number(new URL(url).port), listening }
+  } catch (err) {
+    await cli.kill('SIGKILL')
+    throw err
+  }
+}
+
+export function parseLog (line: string): LogLine | undefined {
+  if (!line.startsWith('{')) return undefined
+  try {
+    return JSON.parse(line) as LogLine
+  } catch {
+    return undefined
+  }
+}
+
+/** The lines fleetq itself wrote for the user (not JSON logs). */
+export function userLines (stderr: string): string[] {
+  return stderr.split('\n').filter((line) => line.startsWith('fleetq:'))
+}
