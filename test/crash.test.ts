@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type MqttClient } from 'mqtt'
 import { spawnBroker, type BrokerProcess } from './helpers/broker-process.js'
+import { publishUntilAcked } from './helpers/publish-stream.js'
 import { connectCollecting, type Received } from './helpers/connect.js'
 import { expectNothingFor, waitUntil } from './helpers/wait.js'
 
@@ -43,23 +44,12 @@ describe('kill -9 of the broker', () => {
     // and the queue writes (the window the publish journal closes).
     const pub = await connect(first.url, 'pub', true)
     pub.on('error', () => undefined)
-    const acked = new Set<number>()
-    let next = 0
     const killAfter = 1500
-    const inflight = new Set<Promise<void>>()
-    while (acked.size < killAfter) {
-      while (inflight.size < 100) {
-        const n = next++
-        const p = pub.publishAsync(`crash/${n % 7}`, String(n), { qos: 1 })
-          .then(() => { acked.add(n) }, () => undefined)
-          .finally(() => inflight.delete(p))
-        inflight.add(p)
-      }
-      await Promise.race(inflight)
-    }
+    const stream = await publishUntilAcked(pub, (n) => `crash/${n % 7}`, killAfter)
+    const acked = stream.acked
     await first.kill9()
     // Publishes still pending at the kill were never acknowledged: no promise.
-    await Promise.allSettled([...inflight])
+    await stream.settled()
     expect(acked.size).toBeGreaterThanOrEqual(killAfter)
 
     const second = await spawnBroker(dataDir)

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type MqttClient } from 'mqtt'
 import { spawnBroker, type BrokerProcess } from './helpers/broker-process.js'
+import { publishUntilAcked } from './helpers/publish-stream.js'
 import { connectCollecting } from './helpers/connect.js'
 import { RawClient } from './helpers/raw-client.js'
 import { waitUntil } from './helpers/wait.js'
@@ -33,21 +34,10 @@ describe('shared subscription groups through kill -9', () => {
     const pub = await mqtt.connectAsync(first.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'pub' })
     clients.push(pub)
     pub.on('error', () => undefined)
-    const acked = new Set<number>()
-    const inflight = new Set<Promise<void>>()
-    let next = 0
-    while (acked.size < 1200) {
-      while (inflight.size < 100) {
-        const n = next++
-        const p = pub.publishAsync(`jobs/${n % 5}`, String(n), { qos: 1 })
-          .then(() => { acked.add(n) }, () => undefined)
-          .finally(() => inflight.delete(p))
-        inflight.add(p)
-      }
-      await Promise.race(inflight)
-    }
+    const stream = await publishUntilAcked(pub, (n) => `jobs/${n % 5}`, 1200)
+    const acked = stream.acked
     await first.kill9()
-    await Promise.allSettled([...inflight])
+    await stream.settled()
     expect(holder.received.length).toBeGreaterThan(0)
 
     const second = await spawnBroker(dataDir)
