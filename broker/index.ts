@@ -15,8 +15,11 @@ import { LevelGroupStore } from './shared/level-group-store.js'
 import { isShareTopic } from './shared/share-topic.js'
 import type { GroupStats } from './shared/shared-group.js'
 import { PREFETCH_TOPIC, SharedSubscriptions } from './shared/shared-subscriptions.js'
+import { TaskSchemas } from '../client/task-schemas.js'
+import { TaskGate, type TaskGateStats } from './tasks/task-gate.js'
 
-export type { BrokerOptions, LogLevel, PersistenceKind } from './options.js'
+export type { BrokerOptions, LogLevel, PersistenceKind, TaskOptions } from './options.js'
+export type { TaskGateStats } from './tasks/task-gate.js'
 export type { DispatchStrategy, GroupOptions, OverflowPolicy, SharedSubscriptionOptions } from './shared/group-options.js'
 export type { GroupCounters, GroupStats, MemberStats } from './shared/shared-group.js'
 export { PREFETCH_TOPIC } from './shared/shared-subscriptions.js'
@@ -38,7 +41,12 @@ export interface BrokerStats {
   queuedMessages: Record<string, number>
   /** Shared-subscription groups: depth, members, in flight, counters. */
   sharedGroups: GroupStats[]
+  /** The task gate: accepted, wrapped, dead-lettered, duplicate submissions. */
+  tasks: TaskGateStats
 }
+
+/** Dead letters are kept in this durable group until someone takes them: subscribe to `$share/dead-letters/$fleetq/dead/+`. */
+export const DEAD_LETTER_GROUP = '$share/dead-letters/$fleetq/dead/+'
 
 /** A running fleetq broker. Create it with {@link createBroker}. */
 export class Broker extends EventEmitter<BrokerEvents> {
@@ -48,11 +56,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #listener: TcpListener
   readonly #persistence: LevelPersistence
   readonly #shared: SharedSubscriptions
+  readonly #tasks: TaskGate
   #closing: Promise<void> | null = null
 
   /** @internal use {@link createBroker} */
-  constructor (aedes: Aedes, listener: TcpListener, persistence: LevelPersistence, shared: SharedSubscriptions, logger: Logger) {
+  constructor (aedes: Aedes, listener: TcpListener, persistence: LevelPersistence, shared: SharedSubscriptions, tasks: TaskGate, logger: Logger) {
     super()
+    this.#tasks = tasks
     this.aedes = aedes
     this.#listener = listener
     this.#persistence = persistence
@@ -81,7 +91,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       connectedClients: this.aedes.connectedClients,
       droppedMessages: this.#persistence.droppedMessages,
       queuedMessages: Object.fromEntries(this.#persistence.queueSizes()),
-      sharedGroups: this.#shared.stats()
+      sharedGroups: this.#shared.stats(),
+      tasks: this.#tasks.stats()
     }
   }
 
@@ -116,6 +127,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     await step(() => new Promise<void>((resolve) => this.aedes.close(() => resolve())))
     await step(() => listenerClosed)
     await step(() => this.#shared.close())
+    await step(() => this.#tasks.close())
     await step(() => this.#persistence.destroy())
     this.logger.info('broker closed')
     if (failures.length > 0) throw new AggregateError(failures, 'broker did not close cleanly')
@@ -130,6 +142,8 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   const resolved = resolveBrokerOptions(options)
   const logger = resolved.logger ?? createLogger(resolved.logLevel)
   const persistence = await createPersistence(resolved)
+  // Schemas first: a bad schema stops the broker before it opens anything.
+  const schemas = await TaskSchemas.load({ dir: resolved.tasks.schemasDir, allowUnknownTypes: resolved.tasks.allowUnknownTypes })
   const journal = new PublishJournal(persistence, logger)
 
   // Aedes needs its id before we can tell our packets from others'.
@@ -137,8 +151,9 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   const emitOrder = new EmitOrder(id)
   const mq = emitOrder.wrap(mqemitter({ concurrency: 100, matchEmptyLevels: true }))
 
-  // Set once the store is open; Aedes's hooks reach it only after listen.
+  // Set once the store is open; Aedes's hooks reach them only after listen.
   let shared: SharedSubscriptions | undefined
+  let tasks: TaskGate | undefined
 
   let aedes: Aedes
   try {
@@ -157,14 +172,21 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
           callback(new Error('cannot publish to a $share/ topic'))
           return
         }
-        if (client === null) {
-          callback(null)
-          return
-        }
-        journal.record(packet).then(() => callback(null), (err: unknown) => {
-          logger.error({ err, clientId: client.id, topic: packet.topic }, 'could not journal a QoS 1 publish; not acknowledging it')
-          callback(err as Error)
-        })
+        // The gate runs before the journal, so what is journaled (and
+        // replayed after a crash) is the rewritten packet: wrapped into an
+        // envelope, dead-lettered or marked duplicate (docs/tasks.md).
+        const decision = tasks?.inspect(packet, client?.id ?? null) ?? { action: 'pass' }
+        const journaled = client === null ? Promise.resolve() : journal.record(packet)
+        journaled
+          // The idempotency key is stored only after the message: a crash
+          // between the two repeats a task rather than losing it.
+          .then(() => decision.commit?.())
+          .then(() => callback(null), (err: unknown) => {
+            // refused after all: the publisher's resend must not count as a duplicate
+            decision.release?.()
+            logger.error({ err, clientId: client?.id, topic: packet.topic }, 'could not journal a QoS 1 publish; not acknowledging it')
+            callback(err as Error)
+          })
       },
       published (packet: AedesPublishPacket, client: Client | null, callback: (error?: Error | null) => void) {
         if (client !== null && packet.topic === PREFETCH_TOPIC) shared?.setPrefetch(client, toBuffer(packet.payload))
@@ -209,13 +231,18 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
 
   const groupStore = new LevelGroupStore(persistence.store)
   try {
+    tasks = await TaskGate.create({ schemas, store: persistence.store, logger, idempotencyWindowMs: resolved.tasks.idempotencyWindowMs })
     shared = await SharedSubscriptions.start(groupStore, resolved.shared, logger)
+    // Dead letters are stored even before anyone subscribes to them.
+    await shared.prepare(DEAD_LETTER_GROUP)
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await tasks?.close()
     await persistence.destroy().catch(() => undefined)
     throw err
   }
   const groups = shared
+  const gate = tasks
   persistence.setAckInterceptor((client, messageId) => groups.ack(client as Client, messageId))
   aedes.on('subscribe', (subs, client) => {
     for (const sub of subs) {
@@ -248,11 +275,12 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await groups.close()
+    await gate.close()
     await persistence.destroy().catch(() => undefined)
     throw err
   }
 
-  const broker = new Broker(aedes, listener, persistence, groups, logger)
+  const broker = new Broker(aedes, listener, persistence, groups, gate, logger)
   // Aedes emits 'error' for store failures; its typings do not list it.
   ;(aedes as unknown as EventEmitter).on('error', (err: Error) => {
     logger.error({ err }, 'broker error')

@@ -43,6 +43,17 @@ export interface BrokerOptions {
   id?: string
   /** Shared-subscription groups (`$share/{group}/{filter}`): defaults and per-group settings. */
   shared?: SharedSubscriptionOptions
+  /** The task gate: schema validation of `tasks/{type}` at the broker (docs/tasks.md). */
+  tasks?: TaskOptions
+}
+
+export interface TaskOptions {
+  /** A directory of extra `*.schema.json` task schemas (type = file name). */
+  schemasDir?: string
+  /** Let `tasks/{type}` through for types without a schema. @defaultValue false */
+  allowUnknownTypes?: boolean
+  /** Window in which a repeated idempotency key is a duplicate; 0 = off. @defaultValue 86400000 */
+  idempotencyWindowMs?: number
 }
 
 type Optional = 'logger' | 'id'
@@ -55,7 +66,8 @@ export const brokerDefaults: Readonly<Required<Omit<BrokerOptions, Optional>>> =
   persistence: 'level',
   maxQueuedPerClient: 100_000,
   logLevel: 'info',
-  shared: {}
+  shared: {},
+  tasks: {}
 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

@@ -1,0 +1,50 @@
+import type { ValidationIssue } from '../../client/errors.js'
+
+/** Why the broker dead-lettered a submission. */
+export type GateDeadLetterReason = 'validation' | 'unknown-type'
+
+/**
+ * What the task gate publishes to `$fleetq/dead/{type}` in place of a refused
+ * submission (docs/tasks.md). The original is kept as text when it is UTF-8,
+ * else as base64, cut at {@link MAX_KEPT_BYTES}.
+ */
+export interface GateDeadLetter {
+  reason: GateDeadLetterReason
+  taskType: string
+  topic: string
+  clientId: string | null
+  issues: ValidationIssue[]
+  payload?: string
+  payloadBase64?: string
+  /** Set when the original was longer than what is kept. */
+  truncated?: true
+  /** Original size in bytes. */
+  bytes: number
+  at: string
+}
+
+/** A dead letter records why, not the whole of a payload that was refused for its size. */
+export const MAX_KEPT_BYTES = 64 * 1024
+
+export function deadLetterRecord (reason: GateDeadLetterReason, taskType: string, topic: string, clientId: string | null, issues: ValidationIssue[], original: Buffer): GateDeadLetter {
+  const kept = original.length > MAX_KEPT_BYTES ? original.subarray(0, MAX_KEPT_BYTES) : original
+  const record: GateDeadLetter = { reason, taskType, topic, clientId, issues, bytes: original.length, at: new Date().toISOString() }
+  const text = decodeUtf8(kept, kept !== original)
+  if (text !== null) record.payload = text
+  else record.payloadBase64 = kept.toString('base64')
+  if (kept !== original) record.truncated = true
+  return record
+}
+
+/**
+ * The text of `bytes`, or null if they are not UTF-8. With `cut`, a character
+ * split by the cut at the end is left out rather than failing the whole.
+ */
+export function decodeUtf8 (bytes: Buffer, cut = false): string | null {
+  try {
+    // stream: true holds back an incomplete last character instead of throwing.
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: cut })
+  } catch {
+    return null
+  }
+}

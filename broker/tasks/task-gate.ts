@@ -1,0 +1,285 @@
+import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { ValidationIssue } from '../../client/errors.js'
+import type { TaskEnvelope } from '../../client/generated/task-types.js'
+import type { TaskSchemas } from '../../client/task-schemas.js'
+import { ConfigError } from '../errors.js'
+import type { KeyValueStore } from '../persistence/store.js'
+import { deadLetterRecord, decodeUtf8, type GateDeadLetterReason } from './dead-letter.js'
+import { IdempotencyKeys } from './idempotency-keys.js'
+
+export interface TaskGateOptions {
+  /** The schemas submissions are checked against (the same ones `submit()` uses). */
+  schemas: TaskSchemas
+  /** Where idempotency keys are kept across restarts (keys under `ik:`). */
+  store: KeyValueStore
+  logger: Logger
+  /** Topics `{topicPrefix}{type}` are task submissions. @defaultValue 'tasks/' */
+  topicPrefix?: string
+  /** Refused submissions go to `{deadLetterPrefix}{type}`. @defaultValue '$fleetq/dead/' */
+  deadLetterPrefix?: string
+  /** Duplicates go to `{duplicatePrefix}{type}`, which nothing subscribes to. @defaultValue '$fleetq/duplicates/' */
+  duplicatePrefix?: string
+  /**
+   * How long a submission's idempotency key makes later ones with the same
+   * key (and type) duplicates. 0 turns the check off.
+   * @defaultValue 86400000 (24 h)
+   */
+  idempotencyWindowMs?: number
+  /** Most keys remembered; beyond it the oldest are forgotten early (counted in `stats().keysEvicted`). @defaultValue 100000 */
+  maxIdempotencyKeys?: number
+  /** `maxAttempts` of an envelope the broker wraps around a bare payload. @defaultValue 3 */
+  wrapMaxAttempts?: number
+  /** `timeoutMs` of an envelope the broker wraps around a bare payload. @defaultValue 60000 */
+  wrapTimeoutMs?: number
+}
+
+export const taskGateDefaults = Object.freeze({
+  topicPrefix: 'tasks/',
+  deadLetterPrefix: '$fleetq/dead/',
+  duplicatePrefix: '$fleetq/duplicates/',
+  idempotencyWindowMs: 24 * 60 * 60 * 1000,
+  maxIdempotencyKeys: 100_000,
+  wrapMaxAttempts: 3,
+  wrapTimeoutMs: 60_000
+})
+
+/** The fields of a PUBLISH the gate reads and may rewrite (Aedes's packet fits). */
+export interface GatePacket {
+  topic: string
+  payload: Buffer | string
+  qos: number
+  retain?: boolean
+}
+
+export type GateAction = 'pass' | 'wrapped' | 'dead-lettered' | 'duplicate'
+
+export interface GateDecision {
+  /**
+   * `pass`: not a task topic, or a valid envelope, unchanged. `wrapped`: a
+   * valid bare payload, now inside an envelope. `dead-lettered`: refused,
+   * rewritten to the dead-letter topic. `duplicate`: idempotency key seen
+   * within the window, rewritten to the duplicates topic.
+   */
+  action: GateAction
+  /** Why it was dead-lettered. */
+  issues?: ValidationIssue[]
+  /** The task's id; for a duplicate, the id of the task it duplicates. */
+  taskId?: string
+  /**
+   * Present when the submission claimed an idempotency key: call `commit()`
+   * once the message is journaled (before the PUBACK) to store the key, or
+   * `release()` if the publish is refused after all.
+   */
+  commit?: () => Promise<void>
+  release?: () => void
+}
+
+export interface TaskGateStats {
+  /** Submissions let through to workers: valid envelopes and wrapped payloads. */
+  accepted: number
+  /** Of `accepted`, the bare payloads the broker wrapped. */
+  wrapped: number
+  /** Submissions dead-lettered: invalid, not JSON, too large, or of an unknown type. */
+  invalid: number
+  /** Submissions dropped as duplicates of an idempotency key. */
+  duplicates: number
+  /** Idempotency keys remembered now. */
+  idempotencyKeys: number
+  /** Keys forgotten before their window ended, to stay within `maxIdempotencyKeys`. */
+  keysEvicted: number
+}
+
+/**
+ * Bytes a published message may have beyond `maxPayloadBytes`, for the
+ * envelope around the payload; larger messages are refused without parsing.
+ */
+const ENVELOPE_ALLOWANCE = 64 * 1024
+
+type ResolvedGateOptions = Required<Omit<TaskGateOptions, 'schemas' | 'store' | 'logger'>>
+
+/**
+ * The broker's trust boundary for tasks (docs/tasks.md). Devices publish with
+ * plain MQTT clients, so the broker checks every message on `tasks/{type}`
+ * before any worker sees it: a bare payload is wrapped in an envelope, an
+ * invalid one becomes a dead letter, a repeated idempotency key a duplicate.
+ *
+ * It works on the packet in Aedes's `authorizePublish`, which Aedes then
+ * publishes as it is: rewriting its topic and payload is how a refused task
+ * is stored as a dead letter and still acknowledged, so a device does not
+ * resend it forever.
+ */
+export class TaskGate {
+  readonly #schemas: TaskSchemas
+  readonly #keys: IdempotencyKeys | null
+  readonly #logger: Logger
+  readonly #options: ResolvedGateOptions
+  readonly #counters = { accepted: 0, wrapped: 0, invalid: 0, duplicates: 0 }
+  #closing: Promise<void> | null = null
+
+  private constructor (schemas: TaskSchemas, keys: IdempotencyKeys | null, logger: Logger, options: ResolvedGateOptions) {
+    this.#schemas = schemas
+    this.#keys = keys
+    this.#logger = logger
+    this.#options = options
+  }
+
+  /** Checks the options and loads the unexpired idempotency keys from the store. */
+  static async create (options: TaskGateOptions): Promise<TaskGate> {
+    const resolved: ResolvedGateOptions = {
+      topicPrefix: options.topicPrefix ?? taskGateDefaults.topicPrefix,
+      deadLetterPrefix: options.deadLetterPrefix ?? taskGateDefaults.deadLetterPrefix,
+      duplicatePrefix: options.duplicatePrefix ?? taskGateDefaults.duplicatePrefix,
+      idempotencyWindowMs: options.idempotencyWindowMs ?? taskGateDefaults.idempotencyWindowMs,
+      maxIdempotencyKeys: options.maxIdempotencyKeys ?? taskGateDefaults.maxIdempotencyKeys,
+      wrapMaxAttempts: options.wrapMaxAttempts ?? taskGateDefaults.wrapMaxAttempts,
+      wrapTimeoutMs: options.wrapTimeoutMs ?? taskGateDefaults.wrapTimeoutMs
+    }
+    for (const key of ['topicPrefix', 'deadLetterPrefix', 'duplicatePrefix'] as const) {
+      const prefix = resolved[key]
+      if (!prefix.endsWith('/') || /[+#]/.test(prefix)) throw new ConfigError(`tasks.${key}`, `must end with "/" and have no wildcards, got "${prefix}"`)
+    }
+    for (const key of ['idempotencyWindowMs', 'maxIdempotencyKeys', 'wrapMaxAttempts', 'wrapTimeoutMs'] as const) {
+      const value = resolved[key]
+      const min = key === 'idempotencyWindowMs' ? 0 : 1
+      if (!Number.isSafeInteger(value) || value < min) throw new ConfigError(`tasks.${key}`, `must be an integer >= ${min}, got ${String(value)}`)
+    }
+    const keys = resolved.idempotencyWindowMs === 0
+      ? null
+      : await IdempotencyKeys.open(options.store, resolved.idempotencyWindowMs, resolved.maxIdempotencyKeys, options.logger)
+    return new TaskGate(options.schemas, keys, options.logger, resolved)
+  }
+
+  /**
+   * Checks one PUBLISH and rewrites `packet` in place as decided. Synchronous,
+   * so two copies of a submission in one tick cannot both pass.
+   */
+  inspect (packet: GatePacket, clientId: string | null): GateDecision {
+    const type = this.#taskType(packet.topic)
+    if (type === null) return { action: 'pass' }
+    const raw = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
+
+    if (!this.#schemas.has(type) && !this.#schemas.allowUnknownTypes) {
+      return this.#deadLetter(packet, 'unknown-type', type, clientId, raw,
+        [{ path: '', message: `no schema is registered for task type "${type}"`, keyword: 'taskType' }])
+    }
+    const limit = this.#schemas.maxPayloadBytes + ENVELOPE_ALLOWANCE
+    if (raw.length > limit) {
+      return this.#deadLetter(packet, 'validation', type, clientId, raw,
+        [{ path: '', message: `must be at most ${limit} bytes, got ${raw.length}`, keyword: 'maxBytes' }])
+    }
+    const parsed = parseJson(raw)
+    if (!parsed.ok) return this.#deadLetter(packet, 'validation', type, clientId, raw, [parsed.issue])
+
+    if (isEnvelope(parsed.value, type)) {
+      const issues = [
+        ...this.#schemas.validateEnvelope(parsed.value),
+        ...this.#schemas.validatePayload(type, parsed.value['payload']).map((i) => ({ ...i, path: `/payload${i.path}` }))
+      ]
+      if (issues.length > 0) return this.#deadLetter(packet, 'validation', type, clientId, raw, issues)
+      return this.#accept(packet, type, parsed.value as unknown as TaskEnvelope)
+    }
+
+    const issues = this.#schemas.validatePayload(type, parsed.value)
+    if (issues.length > 0) return this.#deadLetter(packet, 'validation', type, clientId, raw, issues)
+    const envelope = this.#wrap(type, parsed.value, clientId)
+    // Only a type the envelope cannot carry (allowed unknown, badly named) fails here.
+    const envelopeIssues = this.#schemas.validateEnvelope(envelope)
+    if (envelopeIssues.length > 0) return this.#deadLetter(packet, 'validation', type, clientId, raw, envelopeIssues)
+    packet.payload = Buffer.from(JSON.stringify(envelope))
+    this.#counters.accepted++
+    this.#counters.wrapped++
+    return { action: 'wrapped', taskId: envelope.id }
+  }
+
+  stats (): TaskGateStats {
+    return {
+      ...this.#counters,
+      idempotencyKeys: this.#keys?.size ?? 0,
+      keysEvicted: this.#keys?.evicted ?? 0
+    }
+  }
+
+  /** Waits for idempotency-key writes in progress. Safe to call more than once. */
+  close (): Promise<void> {
+    this.#closing ??= this.#keys?.flush() ?? Promise.resolve()
+    return this.#closing
+  }
+
+  /** The `{type}` of `{topicPrefix}{type}` (exactly one level), or null for any other topic. */
+  #taskType (topic: string): string | null {
+    const prefix = this.#options.topicPrefix
+    if (!topic.startsWith(prefix)) return null
+    const type = topic.slice(prefix.length)
+    return type === '' || type.includes('/') ? null : type
+  }
+
+  #accept (packet: GatePacket, type: string, envelope: TaskEnvelope): GateDecision {
+    if (envelope.idempotencyKey === undefined || this.#keys === null) {
+      this.#counters.accepted++
+      return { action: 'pass', taskId: envelope.id }
+    }
+    const claim = this.#keys.claim(type, envelope.idempotencyKey, envelope.id)
+    if (claim.duplicate) {
+      // Acknowledged and dropped: the publisher sees success, as it should
+      // for a submission that already went through.
+      packet.topic = this.#options.duplicatePrefix + type
+      packet.retain = false
+      this.#counters.duplicates++
+      this.#logger.debug({ type, taskId: envelope.id, duplicateOf: claim.taskId, idempotencyKey: envelope.idempotencyKey }, 'duplicate task submission dropped')
+      return { action: 'duplicate', taskId: claim.taskId }
+    }
+    this.#counters.accepted++
+    return { action: 'pass', taskId: envelope.id, commit: claim.commit, release: claim.release }
+  }
+
+  #wrap (type: string, payload: unknown, clientId: string | null): TaskEnvelope {
+    const id = randomUUID()
+    const envelope: TaskEnvelope = {
+      id,
+      type,
+      payload,
+      attempt: 1,
+      maxAttempts: this.#options.wrapMaxAttempts,
+      createdAt: new Date().toISOString(),
+      timeoutMs: this.#options.wrapTimeoutMs
+    }
+    if (clientId !== null && clientId !== '') {
+      envelope.producer = clientId
+      // A device that subscribes to $fleetq/results/{its id}/+ gets results
+      // too; a client id that is not one topic level cannot have a result topic.
+      if (!/[/+#\0]/.test(clientId)) envelope.replyTo = `$fleetq/results/${clientId}/${id}`
+    }
+    return envelope
+  }
+
+  #deadLetter (packet: GatePacket, reason: GateDeadLetterReason, type: string, clientId: string | null, raw: Buffer, issues: ValidationIssue[]): GateDecision {
+    const record = deadLetterRecord(reason, type, packet.topic, clientId, issues, raw)
+    packet.topic = this.#options.deadLetterPrefix + type
+    packet.payload = Buffer.from(JSON.stringify(record))
+    // A dead letter is a record of one event, not state for late subscribers.
+    packet.retain = false
+    this.#counters.invalid++
+    this.#logger.warn({ type, clientId, reason, issues: issues.slice(0, 10) }, 'task submission dead-lettered')
+    return { action: 'dead-lettered', issues }
+  }
+}
+
+type Parsed = { ok: true, value: unknown } | { ok: false, issue: ValidationIssue }
+
+function parseJson (raw: Buffer): Parsed {
+  const text = decodeUtf8(raw)
+  if (text === null) return { ok: false, issue: { path: '', message: 'must be UTF-8 JSON', keyword: 'json' } }
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown }
+  } catch (err) {
+    return { ok: false, issue: { path: '', message: `must be JSON: ${(err as Error).message}`, keyword: 'json' } }
+  }
+}
+
+/** A full envelope (from the client library or a retry), as opposed to a bare payload. */
+function isEnvelope (value: unknown, type: string): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  const record = value as Record<string, unknown>
+  return typeof record['id'] === 'string' && record['type'] === type && 'payload' in record
+}
