@@ -83,3 +83,18 @@ export class UnrecoverableError extends Error {
     this.name = 'UnrecoverableError'
   }
 }
+
+/**
+ * One attempt of a task ran longer than its `timeoutMs`: the handler's
+ * signal is aborted with this error and the attempt counts as failed.
+ */
+export class TaskTimeoutError extends FleetqClientError {
+  readonly taskId: string
+  readonly timeoutMs: number
+
+  constructor (taskId: string, timeoutMs: number) {
+    super(ClientErrorCodes.TASK_TIMEOUT, `task ${taskId} timed out after ${timeoutMs} ms`)
+    this.taskId = taskId
+    this.timeoutMs = timeoutMs
+  }
+}

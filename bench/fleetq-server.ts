@@ -1,0 +1,47 @@
+// fleetq in its own process for benchmarks: its RSS is then its own, and it
+// does not share an event loop with the load generator.
+// Usage: node --import tsx bench/fleetq-server.ts [--data-dir <dir>] [--persistence level|memory]
+// Prints {"port":N,"pid":P} on stdout once it accepts connections; stops on
+// SIGTERM, SIGINT or when stdin closes (the parent died).
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createBroker } from '../broker/index.js'
+
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string' },
+    persistence: { type: 'string', default: 'level' }
+  }
+})
+const persistence = values.persistence
+if (persistence !== 'level' && persistence !== 'memory') {
+  process.stderr.write(`--persistence must be level or memory, got ${String(persistence)}\n`)
+  process.exit(2)
+}
+// Without --data-dir the temporary directory is ours to remove.
+const ownDir = values['data-dir'] === undefined
+const dataDir = values['data-dir'] ?? await mkdtemp(join(tmpdir(), 'fleetq-bench-'))
+
+const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent' })
+process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid }) + '\n')
+
+let stopping = false
+async function shutdown (): Promise<void> {
+  if (stopping) return
+  stopping = true
+  let code = 0
+  try {
+    await broker.close()
+  } catch (err) {
+    process.stderr.write(`close failed: ${String(err)}\n`)
+    code = 1
+  }
+  if (ownDir) await rm(dataDir, { recursive: true, force: true })
+  process.exit(code)
+}
+process.on('SIGTERM', () => { void shutdown() })
+process.on('SIGINT', () => { void shutdown() })
+process.stdin.on('end', () => { void shutdown() })
+process.stdin.resume()

@@ -1,0 +1,193 @@
+import type { IPublishPacket } from 'mqtt'
+import type { TaskEnvelope } from './generated/task-types.js'
+import type { TaskSchemas } from './task-schemas.js'
+import type { Client } from './client.js'
+import { computeBackoff, defaultBackoff } from './backoff.js'
+import { errorMessage, nextAttempt, truncate } from './envelope.js'
+import { TaskTimeoutError, UnrecoverableError, type ValidationIssue } from './errors.js'
+import type { DeadLetter, DeadLetterReason, TaskResultMessage } from './messages.js'
+import { deadLetterTopic, RESULTS_PREFIX, taskTopic } from './topics.js'
+import type { Delivery, Outcome } from './worker-slot.js'
+
+/** What a handler gets besides the payload. */
+export interface TaskContext {
+  id: string
+  /** 1 for the first attempt. */
+  attempt: number
+  maxAttempts: number
+  /** How many times the broker sent this attempt (more than 1 after a worker was lost). */
+  deliveryCount: number
+  /** Aborted on timeout (reason: TaskTimeoutError) or when the worker closes past its deadline. */
+  signal: AbortSignal
+  /** The whole envelope as received. */
+  envelope: TaskEnvelope
+  /** Reports progress to the producer's handle ('progress' event). */
+  progress (value: number): Promise<void>
+}
+
+export type TaskHandler<P = unknown, R = unknown> = (payload: P, context: TaskContext) => R | Promise<R>
+
+export interface RunnerEvents {
+  completed: [event: { envelope: TaskEnvelope, result: unknown, durationMs: number }]
+  failed: [event: { envelope: TaskEnvelope, error: Error, willRetry: boolean }]
+  retrying: [event: { envelope: TaskEnvelope, nextAttempt: number, delayMs: number, error: Error }]
+  'dead-lettered': [deadLetter: DeadLetter]
+  error: [error: Error]
+}
+
+export interface RunnerHooks {
+  emit<E extends keyof RunnerEvents> (event: E, ...args: RunnerEvents[E]): void
+}
+
+/**
+ * Runs one delivered task to its outcome: validate, run the handler with its
+ * timeout, then publish the result, the retry or the dead letter through the
+ * worker's client, and only then let the slot acknowledge the delivery.
+ */
+export class TaskRunner {
+  readonly #client: Client
+  readonly #type: string
+  readonly #handler: TaskHandler
+  readonly #schemas: TaskSchemas
+  readonly #maxDeliveries: number
+  readonly #hooks: RunnerHooks
+
+  constructor (client: Client, type: string, handler: TaskHandler, schemas: TaskSchemas, maxDeliveries: number, hooks: RunnerHooks) {
+    this.#client = client
+    this.#type = type
+    this.#handler = handler
+    this.#schemas = schemas
+    this.#maxDeliveries = maxDeliveries
+    this.#hooks = hooks
+  }
+
+  async process (packet: IPublishPacket, delivery: Delivery): Promise<Outcome> {
+    const text = (typeof packet.payload === 'string' ? packet.payload : packet.payload.toString('utf8'))
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      return this.#deadLetter(delivery, text, 'validation', 'the task is not JSON', 0)
+    }
+    const envelopeIssues = this.#schemas.validateEnvelope(parsed)
+    if (envelopeIssues.length > 0) {
+      return this.#deadLetter(delivery, parsed, 'validation', `invalid task envelope: ${describe(envelopeIssues)}`, 0, envelopeIssues)
+    }
+    const envelope = parsed as TaskEnvelope
+    const deliveries = envelope.deliveryCount ?? 1
+    if (deliveries > this.#maxDeliveries) {
+      // A poison task: taken many times, never finished (it may crash workers).
+      return this.#deadLetter(delivery, envelope, 'failed', `delivered ${deliveries} times without completing`, envelope.attempt)
+    }
+    const issues = this.#schemas.validatePayload(this.#type, envelope.payload)
+    if (issues.length > 0) {
+      return this.#deadLetter(delivery, envelope, 'validation', `invalid ${this.#type} payload: ${describe(issues)}`, envelope.attempt, issues)
+    }
+    const started = Date.now()
+    let result: unknown
+    try {
+      result = await this.#run(envelope, delivery)
+      // A result that cannot be serialised is the handler's failure, not ours.
+      JSON.stringify(result)
+    } catch (err) {
+      return this.#failed(envelope, toError(err), delivery)
+    }
+    if (delivery.stale()) return 'hold'
+    await this.#reply(envelope, { id: envelope.id, status: 'completed', result, attempts: envelope.attempt })
+    this.#hooks.emit('completed', { envelope, result, durationMs: Date.now() - started })
+    return 'ack'
+  }
+
+  async #run (envelope: TaskEnvelope, delivery: Delivery): Promise<unknown> {
+    const controller = new AbortController()
+    const onAbandon = (): void => controller.abort(delivery.abandoned.reason)
+    delivery.abandoned.addEventListener('abort', onAbandon, { once: true })
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const err = new TaskTimeoutError(envelope.id, envelope.timeoutMs)
+        controller.abort(err)
+        reject(err)
+      }, envelope.timeoutMs)
+    })
+    const context: TaskContext = {
+      id: envelope.id,
+      attempt: envelope.attempt,
+      maxAttempts: envelope.maxAttempts,
+      deliveryCount: envelope.deliveryCount ?? 1,
+      signal: controller.signal,
+      envelope,
+      progress: (value) => this.#reply(envelope, { id: envelope.id, status: 'progress', progress: value, attempts: envelope.attempt })
+    }
+    try {
+      // A handler that ignores its signal keeps running; its outcome is ignored.
+      return await Promise.race([Promise.resolve().then(() => this.#handler(envelope.payload, context)), timedOut])
+    } finally {
+      clearTimeout(timer)
+      delivery.abandoned.removeEventListener('abort', onAbandon)
+    }
+  }
+
+  async #failed (envelope: TaskEnvelope, error: Error, delivery: Delivery): Promise<Outcome> {
+    // Given up at close, or the broker already took the task back: another worker has it.
+    if (delivery.stale()) return 'hold'
+    const unrecoverable = error instanceof UnrecoverableError || error.name === 'UnrecoverableError'
+    const last = unrecoverable || envelope.attempt >= envelope.maxAttempts
+    this.#hooks.emit('failed', { envelope, error, willRetry: !last })
+    if (last) {
+      const reason: DeadLetterReason = unrecoverable ? 'unrecoverable' : error instanceof TaskTimeoutError ? 'timeout' : 'failed'
+      return this.#deadLetter(delivery, envelope, reason, error.message, envelope.attempt)
+    }
+    const delayMs = computeBackoff(envelope.backoff ?? defaultBackoff, envelope.attempt)
+    this.#hooks.emit('retrying', { envelope, nextAttempt: envelope.attempt + 1, delayMs, error })
+    // No $delayed yet (issue 5): wait here, still holding the unacknowledged
+    // original, so a crash meanwhile loses nothing.
+    if (!await sleep(delayMs, delivery.abandoned) || delivery.stale()) return 'hold'
+    // The retry is published before the original is acknowledged: a crash
+    // between the two duplicates the task rather than losing it.
+    await this.#client.publishJson(taskTopic(this.#type), nextAttempt(envelope, errorMessage(error)), { qos: 1 })
+    return 'ack'
+  }
+
+  async #deadLetter (delivery: Delivery, envelope: unknown, reason: DeadLetterReason, error: string, attempts: number, issues?: ValidationIssue[]): Promise<Outcome> {
+    if (delivery.stale()) return 'hold'
+    const deadLetter: DeadLetter = { reason, taskType: this.#type, error: truncate(error), attempts, envelope, at: new Date().toISOString() }
+    if (issues !== undefined) deadLetter.issues = issues
+    await this.#client.publishJson(deadLetterTopic(this.#type), deadLetter, { qos: 1 })
+    if (isReplyable(envelope)) {
+      await this.#reply(envelope, { id: envelope.id, status: 'failed', error: deadLetter.error, attempts })
+    }
+    this.#hooks.emit('dead-lettered', deadLetter)
+    return 'ack'
+  }
+
+  async #reply (envelope: Pick<TaskEnvelope, 'replyTo'>, message: TaskResultMessage): Promise<void> {
+    const to = envelope.replyTo
+    // Only to a results topic: a crafted envelope must not make workers publish anywhere.
+    if (to === undefined || !to.startsWith(RESULTS_PREFIX) || /[+#]/.test(to)) return
+    await this.#client.publishJson(to, message, { qos: 1 })
+  }
+}
+
+function isReplyable (value: unknown): value is { id: string, replyTo: string } {
+  const v = value as { id?: unknown, replyTo?: unknown } | null
+  return typeof v === 'object' && v !== null && typeof v.id === 'string' && typeof v.replyTo === 'string'
+}
+
+function describe (issues: ValidationIssue[]): string {
+  return issues.map((i) => `${i.path === '' ? '(root)' : i.path} ${i.message}`).join('; ')
+}
+
+function toError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep (ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true) }, ms)
+    const onAbort = (): void => { clearTimeout(timer); resolve(false) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}

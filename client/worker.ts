@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { Client } from './client.js'
+import { ClientErrorCodes, FleetqClientError, UnknownTaskTypeError } from './errors.js'
+import type { PayloadOf } from './producer.js'
+import { TaskRunner, type RunnerEvents, type TaskHandler } from './task-runner.js'
+import { isTopicLevel, taskShareFilter } from './topics.js'
+import { WorkerSlot } from './worker-slot.js'
+
+/** Options of {@link createWorker}. */
+export interface WorkerOptions {
+  /** Workers of one group share the tasks; each group gets every task. @defaultValue the task type */
+  group?: string
+  /** Tasks run at once; each uses its own MQTT connection. @defaultValue 1 */
+  concurrency?: number
+  /** Client id prefix of the worker's connections (`{clientId}-{i}`). @defaultValue `{client id}-{type}-{random}` */
+  clientId?: string
+  /**
+   * A task the broker has sent more often than this without it ever
+   * finishing (it crashes or hangs workers) is dead-lettered.
+   * @defaultValue 5
+   */
+  maxDeliveries?: number
+}
+
+export interface CloseOptions {
+  /** How long running tasks may take to finish; after that they are given up (and redelivered elsewhere). @defaultValue 30000 */
+  timeoutMs?: number
+}
+
+/** Events of {@link Worker}. An 'error' with no listener is dropped, never thrown. */
+export type WorkerEvents = RunnerEvents
+
+const defaults = { concurrency: 1, maxDeliveries: 5, closeTimeoutMs: 30_000 } as const
+
+/**
+ * Takes tasks of one type from the shared subscription
+ * `$share/{group}/tasks/{type}` and acknowledges each only after its handler
+ * settled. Made by {@link createWorker}.
+ */
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly type: string
+  readonly group: string
+  readonly #slots: WorkerSlot[] = []
+  #closed: Promise<void> | null = null
+
+  /** @internal use {@link createWorker} */
+  constructor (type: string, group: string) {
+    super()
+    this.type = type
+    this.group = group
+  }
+
+  /** Tasks running now. */
+  get running (): number {
+    return this.#slots.filter((s) => s.busy).length
+  }
+
+  /**
+   * Stops taking tasks, waits for the running ones until `timeoutMs`, then
+   * disconnects; tasks still running are given up and redelivered to other
+   * workers. Idempotent; the client stays open.
+   */
+  close (options: CloseOptions = {}): Promise<void> {
+    this.#closed ??= (async () => {
+      const deadline = Date.now() + (options.timeoutMs ?? defaults.closeTimeoutMs)
+      await Promise.allSettled(this.#slots.map((slot) => slot.close(deadline)))
+    })()
+    return this.#closed
+  }
+
+  /** @internal resolves once every slot is connected and subscribed */
+  async ready (): Promise<void> {
+    await Promise.all(this.#slots.map((s) => s.ready()))
+  }
+
+  /** @internal */
+  addSlot (slot: WorkerSlot): void {
+    this.#slots.push(slot)
+  }
+
+  /** @internal */
+  emitSafe<E extends keyof WorkerEvents> (event: E, ...args: WorkerEvents[E]): void {
+    if (event === 'error' && this.listenerCount('error') === 0) return
+    try {
+      // The overloads of EventEmitter<T>.emit do not narrow a generic key.
+      ;(this.emit as (event: E, ...args: WorkerEvents[E]) => boolean)(event, ...args)
+    } catch (err) {
+      // A throwing listener must not decide the task's fate.
+      if (event !== 'error' && this.listenerCount('error') > 0) this.emit('error', err as Error)
+    }
+  }
+}
+
+/**
+ * Starts a worker for `type`: resolves once every connection is subscribed.
+ * The handler's return value is the task's result; a throw is a failed
+ * attempt (retried with backoff), an UnrecoverableError fails the task at once.
+ */
+export async function createWorker<T extends string, R = unknown> (
+  client: Client,
+  type: T,
+  handler: TaskHandler<PayloadOf<T>, R>,
+  options: WorkerOptions = {}
+): Promise<Worker> {
+  const fail = (message: string): never => { throw new FleetqClientError(ClientErrorCodes.SUBSCRIBE_FAILED, `createWorker: ${message}`) }
+  if (!isTopicLevel(type)) fail(`the task type must be one topic level without wildcards, got "${type}"`)
+  const group = options.group ?? type
+  if (!isTopicLevel(group)) fail(`group must be one topic level without wildcards, got "${group}"`)
+  const concurrency = options.concurrency ?? defaults.concurrency
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) fail(`concurrency must be an integer from 1 to 1000, got ${concurrency}`)
+  const maxDeliveries = options.maxDeliveries ?? defaults.maxDeliveries
+  if (!Number.isInteger(maxDeliveries) || maxDeliveries < 1) fail(`maxDeliveries must be an integer >= 1, got ${maxDeliveries}`)
+
+  const schemas = await client.schemas()
+  try {
+    // Fail at start-up, not at the first task, for a type nobody registered.
+    schemas.validatePayload(type, {})
+  } catch (err) {
+    if (err instanceof UnknownTaskTypeError) throw err
+  }
+
+  const worker = new Worker(type, group)
+  const runner = new TaskRunner(client, type, handler as TaskHandler, schemas, maxDeliveries, {
+    emit: (event, ...args) => worker.emitSafe(event, ...args)
+  })
+  const base = options.clientId ?? `${client.clientId}-${type}-${randomUUID().slice(0, 4)}`
+  const filter = taskShareFilter(group, type)
+  const onError = (err: Error): void => worker.emitSafe('error', err)
+  for (let i = 0; i < concurrency; i++) {
+    const conn = client.openConnection({ clientId: `${base}-${i}`, clean: true, resubscribe: false })
+    worker.addSlot(new WorkerSlot(conn, filter, group, conn.options.keepalive ?? 0, (packet, delivery) => runner.process(packet, delivery), onError))
+  }
+  try {
+    await worker.ready()
+  } catch (err) {
+    await worker.close({ timeoutMs: 0 })
+    throw new FleetqClientError(ClientErrorCodes.CONNECT_FAILED, `createWorker: could not connect and subscribe to "${filter}": ${(err as Error).message}`, { cause: err })
+  }
+  return worker
+}

@@ -1,0 +1,28 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { afterEach, describe, expect, it } from 'vitest'
+import { startBroker, type TestBroker } from './helpers/start-broker.js'
+
+const run = promisify(execFile)
+
+/** Runs `examples/<name>/main.ts` against a fresh broker, as `npm run example:<name>` would. */
+async function runExample (name: string, url: string): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', `examples/${name}/main.ts`], {
+    env: { ...process.env, FLEETQ_URL: url },
+    timeout: 60_000
+  })
+  return stdout
+}
+
+describe('examples run', () => {
+  let b: TestBroker | undefined
+  afterEach(async () => { await b?.close() })
+
+  it('iot-telemetry: the dashboard sees every device state (retained) and the live readings', async () => {
+    b = await startBroker()
+    const out = await runExample('iot-telemetry', b.url)
+    expect(out).toContain('dashboard saw 6 devices')
+    expect(out.match(/: state \{"online":true/g)?.length).toBe(6)
+    expect(out.match(/, 5 live readings/g)?.length).toBe(6)
+  })
+})
