@@ -233,8 +233,11 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   try {
     tasks = await TaskGate.create({ schemas, store: persistence.store, logger, idempotencyWindowMs: resolved.tasks.idempotencyWindowMs })
     shared = await SharedSubscriptions.start(groupStore, resolved.shared, logger)
-    // Dead letters are stored even before anyone subscribes to them.
+    // Dead letters are stored even before anyone subscribes to them, and so
+    // are tasks submitted before their first worker: each known task type
+    // has its default group, `$share/{type}/tasks/{type}` (docs/tasks.md).
     await shared.prepare(DEAD_LETTER_GROUP)
+    for (const type of schemas.types()) await shared.prepare(`$share/${type}/tasks/${type}`)
   } catch (err) {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await tasks?.close()

@@ -25,4 +25,14 @@ describe('examples run', () => {
     expect(out.match(/: state \{"online":true/g)?.length).toBe(6)
     expect(out.match(/, 5 live readings/g)?.length).toBe(6)
   })
+
+  it('task-worker: tasks complete across two workers, the flaky one on its retry, invalid ones refused and dead-lettered', async () => {
+    b = await startBroker()
+    const out = await runExample('task-worker', b.url)
+    expect(out).toContain('completed 6 thumbnails')
+    expect(out).toMatch(/attempt 1 failed \(upstream timeout\)/)
+    expect(out).toMatch(/attempt 2 rendered 320x240/)
+    expect(out).toMatch(/refused by submit\(\): \/width must be integer/)
+    expect(out).toMatch(/dead letter: validation from camera-7: \/width must be integer/)
+  })
 })

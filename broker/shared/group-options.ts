@@ -19,8 +19,11 @@ export interface GroupOptions {
   prefetch: number
   /**
    * How long a member may hold a message before it is taken back and sent to
-   * another member with the DUP flag (the lease).
-   * @defaultValue 30000
+   * another member with the DUP flag (the lease). Longer than a task's
+   * default timeout (60 s) plus its longest default backoff (60 s), so a
+   * worker that is still within its limits is not raced by another; a member
+   * that disconnects loses its messages at once whatever the lease.
+   * @defaultValue 180000
    */
   ackTimeoutMs: number
   /**
@@ -57,7 +60,7 @@ export interface SharedSubscriptionOptions {
 export const groupDefaults: Readonly<GroupOptions> = Object.freeze({
   strategy: 'least-inflight',
   prefetch: 5,
-  ackTimeoutMs: 30_000,
+  ackTimeoutMs: 180_000,
   maxLength: 100_000,
   overflow: 'drop-oldest',
   messageTtlMs: 0,
