@@ -57,12 +57,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #persistence: LevelPersistence
   readonly #shared: SharedSubscriptions
   readonly #tasks: TaskGate
+  readonly #journal: PublishJournal
   #closing: Promise<void> | null = null
 
   /** @internal use {@link createBroker} */
-  constructor (aedes: Aedes, listener: TcpListener, persistence: LevelPersistence, shared: SharedSubscriptions, tasks: TaskGate, logger: Logger) {
+  constructor (aedes: Aedes, listener: TcpListener, persistence: LevelPersistence, shared: SharedSubscriptions, tasks: TaskGate, journal: PublishJournal, logger: Logger) {
     super()
     this.#tasks = tasks
+    this.#journal = journal
     this.aedes = aedes
     this.#listener = listener
     this.#persistence = persistence
@@ -126,6 +128,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const listenerClosed = this.#listener.close()
     await step(() => new Promise<void>((resolve) => this.aedes.close(() => resolve())))
     await step(() => listenerClosed)
+    await step(() => this.#journal.drain())
     await step(() => this.#shared.close())
     await step(() => this.#tasks.close())
     await step(() => this.#persistence.destroy())
@@ -283,7 +286,7 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
     throw err
   }
 
-  const broker = new Broker(aedes, listener, persistence, groups, gate, logger)
+  const broker = new Broker(aedes, listener, persistence, groups, gate, journal, logger)
   // Aedes emits 'error' for store failures; its typings do not list it.
   ;(aedes as unknown as EventEmitter).on('error', (err: Error) => {
     logger.error({ err }, 'broker error')

@@ -20,6 +20,9 @@ type JournaledPacket = PublishPacket & { [JOURNAL_KEY]?: string }
 export class PublishJournal {
   readonly #persistence: LevelPersistence
   readonly #logger: Logger
+  /** Recorded and not yet settled: publishes still being routed. */
+  readonly #open = new Set<string>()
+  #removals: Array<Promise<void>> = []
 
   constructor (persistence: LevelPersistence, logger: Logger) {
     this.#persistence = persistence
@@ -38,17 +41,35 @@ export class PublishJournal {
       dup: false
     })
     ;(packet as JournaledPacket)[JOURNAL_KEY] = key
+    this.#open.add(key)
   }
 
   /** Called from `published`: the message is now stored for every subscriber. */
   settle (packet: PublishPacket): void {
     const key = (packet as JournaledPacket)[JOURNAL_KEY]
     if (key === undefined) return
+    this.#open.delete(key)
     // Not awaited: a crash before this delete lands only replays the message,
     // which QoS 1 allows, and the publisher's pipeline is not held up.
-    this.#persistence.journalRemove(key).catch((err: unknown) => {
+    const removal = this.#persistence.journalRemove(key).catch((err: unknown) => {
       this.#logger.error({ err, key }, 'could not clear publish journal entry')
     })
+    this.#removals.push(removal)
+    if (this.#removals.length > 1000) this.#removals = this.#removals.slice(-100)
+  }
+
+  /**
+   * On a graceful stop: waits (up to `timeoutMs`) for publishes still being
+   * routed to settle and their journal entries to go, so a clean restart does
+   * not replay, and duplicate, messages that were delivered.
+   */
+  async drain (timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.#open.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    if (this.#open.size > 0) this.#logger.warn({ pending: this.#open.size }, 'stopping with publishes still being routed; they will be replayed on start')
+    await Promise.all(this.#removals)
   }
 
   /** Publishes again what a previous run acknowledged but did not finish routing. */
