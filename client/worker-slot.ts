@@ -144,6 +144,8 @@ export class WorkerSlot {
       if (!this.#conn.connected) return
       this.#conn.sendPing()
       this.#conn.reschedulePing(true)
-    }, Math.max(1000, this.#keepaliveMs / 2))
+      // a third of the keepalive: the broker allows 1.5 keepalives
+      // [MQTT-3.1.2-24], so two pings can be late before it gives up
+    }, Math.max(250, this.#keepaliveMs / 3))
   }
 }

@@ -290,10 +290,11 @@ describe('Worker', () => {
   it('a task running longer than 1.5 keepalives keeps its connection: acknowledged once, never redelivered', async () => {
     b = await startBroker()
     const deliveries: number[] = []
-    const w = await createWorker(await client({ keepalive: 1 }), 'thumbnail', async (_p, ctx) => {
+    // keepalive 2 s: the broker drops a silent connection after 3 s; the task
+    // takes 4 s, during which mqtt.js reads no PINGRESP (see worker-slot.ts)
+    const w = await createWorker(await client({ keepalive: 2 }), 'thumbnail', async (_p, ctx) => {
       deliveries.push(ctx.deliveryCount)
-      // simulated work; mqtt.js reads no PINGRESP meanwhile (see worker-slot.ts)
-      await new Promise((resolve) => setTimeout(resolve, 2600))
+      await new Promise((resolve) => setTimeout(resolve, 4000))
       return 'slow'
     })
     workers.push(w)
