@@ -4,6 +4,7 @@
  * [MQTT-4.7.2-1], which keeps results and dead letters out of ordinary
  * wildcard subscriptions.
  */
+import { matchFilter } from '../broker/delivery/topic-match.js'
 
 /** Where producers submit tasks of `type`. */
 export function taskTopic (type: string): string {
@@ -31,7 +32,7 @@ export function deadLetterTopic (type: string): string {
 }
 
 /** The broker's prefetch control topic (docs/shared-subscriptions.md). */
-export const PREFETCH_TOPIC = '$fleetq/share/prefetch'
+export { PREFETCH_TOPIC } from '../broker/shared/share-topic.js'
 
 /** A task type or group name must be one topic level without wildcards. */
 export function isTopicLevel (name: string): boolean {
@@ -44,22 +45,7 @@ export function isTopicLevel (name: string): boolean {
  * the rest of the topic, '' when it matches the parent level), or null.
  */
 export function matchTopic (filter: string, topic: string): string[] | null {
-  const f = stripShare(filter).split('/')
-  const t = topic.split('/')
-  // [MQTT-4.7.2-1] wildcards at the first level do not match $ topics
-  if ((f[0] === '+' || f[0] === '#') && topic.startsWith('$')) return null
-  const params: string[] = []
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i]!
-    if (level === '#') {
-      params.push(t.slice(i).join('/'))
-      return params
-    }
-    if (i >= t.length) return null
-    if (level === '+') params.push(t[i]!)
-    else if (level !== t[i]) return null
-  }
-  return f.length === t.length ? params : null
+  return matchFilter(stripShare(filter), topic)
 }
 
 function stripShare (filter: string): string {

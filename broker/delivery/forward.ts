@@ -1,9 +1,9 @@
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { EmitOrder } from '../durability/emit-order.js'
 import type { LevelPersistence } from '../persistence/level-persistence.js'
-import { topicMatches } from './topic-match.js'
+import { highestGranted } from './overlapping-subscriptions.js'
 
-type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number } | undefined> }
+type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number }> }
 
 /**
  * Aedes's `authorizeForward` hook, run for each packet about to be written to
@@ -38,15 +38,7 @@ export function createForwarder (emitOrder: EmitOrder, persistence: LevelPersist
 }
 
 function maxGrantedQos (client: ClientWithSubs, topic: string): number {
-  const subs = client.subscriptions
-  const exact = subs[topic]
-  let max = -1
-  if (exact !== undefined) max = exact.qos
-  if (max >= 2) return max
-  for (const filter in subs) {
-    const sub = subs[filter]
-    if (sub !== undefined && sub.qos > max && topicMatches(filter, topic)) max = sub.qos
-  }
+  const max = highestGranted(client.subscriptions, topic)
   // No matching subscription: a message pushed by the broker itself (for
   // example a queued one being replayed); leave it as it is.
   return max < 0 ? 2 : max

@@ -56,7 +56,12 @@ export function fixOverlappingSubscriptions (client: Client): void {
   })
 }
 
-function highestGranted (subscriptions: Record<string, SubscriptionRecord>, topic: string): number {
+/**
+ * The highest QoS granted among a client's subscriptions whose filter matches
+ * `topic`, or -1 when none does. `$share/` filters are left out: Aedes keeps
+ * them only as literal subscriptions (see broker/shared/).
+ */
+export function highestGranted (subscriptions: Record<string, SubscriptionRecord>, topic: string): number {
   let max = -1
   for (const filter in subscriptions) {
     if (isShareTopic(filter)) continue

@@ -8,6 +8,9 @@ export interface ShareTopic {
 
 const PREFIX = '$share/'
 
+/** Topic a member publishes `{"prefetch": n, "group"?: "name"}` to, to set its own window. */
+export const PREFETCH_TOPIC = '$fleetq/share/prefetch'
+
 export function isShareTopic (topic: string): boolean {
   return topic.startsWith(PREFIX)
 }

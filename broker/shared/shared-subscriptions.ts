@@ -5,11 +5,9 @@ import { FleetqError, ErrorCodes } from '../errors.js'
 import { topicMatches } from '../delivery/topic-match.js'
 import { resolveGroupOptions, type SharedSubscriptionOptions } from './group-options.js'
 import type { GroupStore } from './group-store.js'
-import { isShareTopic, parseShareTopic, type ShareTopic } from './share-topic.js'
+import { isShareTopic, parseShareTopic, PREFETCH_TOPIC, type ShareTopic } from './share-topic.js'
 import { SharedGroup, type GroupStats } from './shared-group.js'
 
-/** Topic a member publishes `{"prefetch": n, "group"?: "name"}` to, to set its own window. */
-export const PREFETCH_TOPIC = '$fleetq/share/prefetch'
 
 const SWEEP_INTERVAL_MS = 1000
 

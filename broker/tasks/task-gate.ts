@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { ValidationIssue } from '../../client/errors.js'
 import type { TaskEnvelope } from '../../client/generated/task-types.js'
 import type { TaskSchemas } from '../../client/task-schemas.js'
+import { isTopicLevel, resultTopic } from '../../client/topics.js'
 import { ConfigError } from '../errors.js'
 import type { KeyValueStore } from '../persistence/store.js'
 import { deadLetterRecord, decodeUtf8, type GateDeadLetterReason } from './dead-letter.js'
@@ -248,7 +249,7 @@ export class TaskGate {
       envelope.producer = clientId
       // A device that subscribes to $fleetq/results/{its id}/+ gets results
       // too; a client id that is not one topic level cannot have a result topic.
-      if (!/[/+#\0]/.test(clientId)) envelope.replyTo = `$fleetq/results/${clientId}/${id}`
+      if (isTopicLevel(clientId)) envelope.replyTo = resultTopic(clientId, id)
     }
     return envelope
   }

@@ -1,5 +1,8 @@
 import { once, type EventEmitter } from 'node:events'
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt'
+import { waitUntil } from './wait.js'
+
+export { expectNothingFor, waitUntil } from './wait.js'
 
 /** A message as a test sees it. */
 export interface Message {
@@ -53,40 +56,11 @@ export class Clients {
   }
 }
 
-/**
- * Resolves when `check()` returns true, polling every few milliseconds,
- * failing after `timeoutMs` with `what` (and `detail()` if given) in the error.
- * Waits for counts of messages, never for a fixed time (STYLE.md 12).
- */
-export async function waitUntil (check: () => boolean, what: string, timeoutMs = 20_000, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${detail()}` : ''}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
 /** Resolves once `messages` holds at least `count` entries. */
 export async function waitForMessages (messages: Message[], count: number, what: string, timeoutMs = 20_000): Promise<Message[]> {
   await waitUntil(() => messages.length >= count, `${count} ${what} (have ${messages.length})`, timeoutMs,
     () => messages.map((m) => `${m.topic}=${m.payload}`).join(', '))
   return messages
-}
-
-/**
- * Asserting absence needs a window: resolves after `ms` unless `check()`
- * becomes true first, in which case it rejects with `what`. Keep `ms` short
- * (300-500 ms) and use it only after every expected event has arrived.
- */
-export async function expectNothingFor (ms: number, check: () => boolean, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (check()) throw new Error(`unexpected: ${what()}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  if (check()) throw new Error(`unexpected: ${what()}`)
 }
 
 /**
