@@ -16,10 +16,11 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
-export class FleetqError extends Error {
-  readonly code: ErrorCode
+/** Base of every fleetq error, broker and client layer alike (client errors use ClientErrorCodes). */
+export class FleetqError<Code extends string = ErrorCode> extends Error {
+  readonly code: Code
 
-  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor (code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = new.target.name
     this.code = code

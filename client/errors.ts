@@ -1,3 +1,5 @@
+import { FleetqError } from '../broker/errors.js'
+
 /**
  * Errors of the client layer, each with a stable `code` (docs/errors.md) and
  * the original error on `cause`.
@@ -16,15 +18,8 @@ export const ClientErrorCodes = {
 
 export type ClientErrorCode = (typeof ClientErrorCodes)[keyof typeof ClientErrorCodes]
 
-export class FleetqClientError extends Error {
-  readonly code: ClientErrorCode
-
-  constructor (code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = new.target.name
-    this.code = code
-  }
-}
+/** A client-layer error; `instanceof FleetqError` holds for it too. */
+export class FleetqClientError extends FleetqError<ClientErrorCode> {}
 
 /** One failing JSON path of a payload, with ajv's message. */
 export interface ValidationIssue {
