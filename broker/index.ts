@@ -126,9 +126,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
       try { await fn() } catch (err) { failures.push(err) }
     }
     const listenerClosed = this.#listener.close()
+    // Before Aedes closes its emitter: a publish it already acknowledged but
+    // is still routing would otherwise stop half-way and be replayed (and
+    // delivered twice) on the next start.
+    await step(() => this.#journal.drain())
     await step(() => new Promise<void>((resolve) => this.aedes.close(() => resolve())))
     await step(() => listenerClosed)
-    await step(() => this.#journal.drain())
     await step(() => this.#shared.close())
     await step(() => this.#tasks.close())
     await step(() => this.#persistence.destroy())
