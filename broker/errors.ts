@@ -11,7 +11,12 @@ export const ErrorCodes = {
   PERSISTENCE_FAILED: 'FLEETQ_PERSISTENCE_FAILED',
   SHARE_TOPIC_INVALID: 'FLEETQ_SHARE_TOPIC_INVALID',
   GROUP_NOT_FOUND: 'FLEETQ_GROUP_NOT_FOUND',
-  GROUP_HAS_MEMBERS: 'FLEETQ_GROUP_HAS_MEMBERS'
+  GROUP_HAS_MEMBERS: 'FLEETQ_GROUP_HAS_MEMBERS',
+  DELAY_INVALID: 'FLEETQ_DELAY_INVALID',
+  CRON_INVALID: 'FLEETQ_CRON_INVALID',
+  TIMEZONE_INVALID: 'FLEETQ_TIMEZONE_INVALID',
+  SCHEDULE_INVALID: 'FLEETQ_SCHEDULE_INVALID',
+  SCHEDULE_NOT_FOUND: 'FLEETQ_SCHEDULE_NOT_FOUND'
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -63,5 +68,33 @@ export class DataDirError extends FleetqError {
 export class PersistenceError extends FleetqError {
   constructor (message: string, options?: { cause?: unknown }) {
     super(ErrorCodes.PERSISTENCE_FAILED, message, options)
+  }
+}
+
+/** A task payload or field that failed validation: a JSON Pointer and ajv's message. */
+export interface ScheduleIssue {
+  path: string
+  message: string
+}
+
+type ScheduleErrorCode =
+  | typeof ErrorCodes.CRON_INVALID
+  | typeof ErrorCodes.TIMEZONE_INVALID
+  | typeof ErrorCodes.SCHEDULE_INVALID
+  | typeof ErrorCodes.SCHEDULE_NOT_FOUND
+
+/**
+ * A schedule was refused (bad cron expression, unknown time zone, bad topic
+ * or task payload) or does not exist. `schedule` names it when known; a
+ * payload refused by its task schema lists every failing path in `issues`.
+ */
+export class ScheduleError extends FleetqError<ScheduleErrorCode> {
+  readonly schedule: string | undefined
+  readonly issues: ScheduleIssue[]
+
+  constructor (code: ScheduleErrorCode, message: string, options?: { cause?: unknown, schedule?: string, issues?: ScheduleIssue[] }) {
+    super(code, message, options)
+    this.schedule = options?.schedule
+    this.issues = options?.issues ?? []
   }
 }

@@ -5,10 +5,18 @@ import type { Logger } from 'pino'
 import { createForwarder } from './delivery/forward.js'
 import { fixOverlappingSubscriptions } from './delivery/overlapping-subscriptions.js'
 import { EmitOrder } from './durability/emit-order.js'
+import { createAuthorizePublish, isDelayedCarrier } from './hooks/authorize-publish.js'
+import { systemClock } from './scheduler/clock.js'
+import { DelayedMessages, type DelayedStats } from './scheduler/delayed-messages.js'
+import { DelayedStore } from './scheduler/delayed-store.js'
+import { isDelayedTopic } from './scheduler/delayed-topic.js'
+import type { ScheduleInfo, ScheduleInput } from './scheduler/schedule.js'
+import { handleScheduleRequest, SCHEDULE_REQUEST_TOPIC } from './scheduler/schedule-api.js'
+import { Scheduler, type SchedulerStats } from './scheduler/scheduler.js'
 import { PublishJournal } from './durability/publish-journal.js'
 import { listenTcp, type TcpListener } from './listeners/tcp.js'
 import { createLogger } from './logger.js'
-import { resolveBrokerOptions, type BrokerOptions } from './options.js'
+import { delayedDefaults, resolveBrokerOptions, type BrokerOptions } from './options.js'
 import { classifyOpenError, createPersistence } from './persistence/open-persistence.js'
 import type { LevelPersistence } from './persistence/level-persistence.js'
 import { LevelGroupStore } from './shared/level-group-store.js'
@@ -18,7 +26,14 @@ import { SharedSubscriptions } from './shared/shared-subscriptions.js'
 import { TaskSchemas } from '../client/task-schemas.js'
 import { TaskGate, type TaskGateStats } from './tasks/task-gate.js'
 
-export type { BrokerOptions, LogLevel, PersistenceKind, TaskOptions } from './options.js'
+export type { BrokerOptions, DelayedOptions, LogLevel, PersistenceKind, TaskOptions } from './options.js'
+export type { DelayedStats, DelayedRefusal } from './scheduler/delayed-messages.js'
+export type { SchedulerStats } from './scheduler/scheduler.js'
+export type { CatchUp, ScheduleInfo, ScheduleInput } from './scheduler/schedule.js'
+export { ManualClock, type Clock } from './scheduler/clock.js'
+export { delayedTopic, DELAYED_PREFIX } from './scheduler/delayed-topic.js'
+export { DELAYED_DEAD_LETTER_TOPIC } from './hooks/authorize-publish.js'
+export { SCHEDULE_REQUEST_TOPIC, REPLIES_PREFIX } from './scheduler/schedule-api.js'
 export type { TaskGateStats } from './tasks/task-gate.js'
 export type { DispatchStrategy, GroupOptions, OverflowPolicy, SharedSubscriptionOptions } from './shared/group-options.js'
 export type { GroupCounters, GroupStats, MemberStats } from './shared/shared-group.js'
@@ -43,6 +58,34 @@ export interface BrokerStats {
   sharedGroups: GroupStats[]
   /** The task gate: accepted, wrapped, dead-lettered, duplicate submissions. */
   tasks: TaskGateStats
+  /** Delayed messages: pending, fired, refused by reason. */
+  delayed: DelayedStats
+  /** Periodic schedules: how many, ticks fired and skipped. */
+  scheduler: SchedulerStats
+}
+
+/** Runtime management of periodic schedules (the client library's `client.schedules` reaches the same over MQTT). */
+export interface BrokerSchedules {
+  /** Creates or replaces a schedule; a ScheduleError (bad cron, zone, topic or task payload) stores nothing. */
+  upsert (schedule: ScheduleInput): Promise<ScheduleInfo>
+  /** Every schedule with `nextRunAt` and `lastRunAt`. */
+  list (): ScheduleInfo[]
+  /** One schedule; FLEETQ_SCHEDULE_NOT_FOUND if there is none of that name. */
+  get (name: string): ScheduleInfo
+  /** FLEETQ_SCHEDULE_NOT_FOUND if there is none of that name. */
+  remove (name: string): Promise<void>
+}
+
+interface BrokerParts {
+  aedes: Aedes
+  listener: TcpListener
+  persistence: LevelPersistence
+  shared: SharedSubscriptions
+  tasks: TaskGate
+  journal: PublishJournal
+  delayed: DelayedMessages
+  scheduler: Scheduler
+  logger: Logger
 }
 
 /** Dead letters are kept in this durable group until someone takes them: subscribe to `$share/dead-letters/$fleetq/dead/+`. */
@@ -58,10 +101,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #shared: SharedSubscriptions
   readonly #tasks: TaskGate
   readonly #journal: PublishJournal
+  readonly #delayed: DelayedMessages
+  readonly #scheduler: Scheduler
+  /** Periodic schedules: upsert, list, get, remove (docs/scheduling.md). */
+  readonly schedules: BrokerSchedules
   #closing: Promise<void> | null = null
 
   /** @internal use {@link createBroker} */
-  constructor (aedes: Aedes, listener: TcpListener, persistence: LevelPersistence, shared: SharedSubscriptions, tasks: TaskGate, journal: PublishJournal, logger: Logger) {
+  constructor ({ aedes, listener, persistence, shared, tasks, journal, delayed, scheduler, logger }: BrokerParts) {
     super()
     this.#tasks = tasks
     this.#journal = journal
@@ -69,7 +116,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#listener = listener
     this.#persistence = persistence
     this.#shared = shared
+    this.#delayed = delayed
+    this.#scheduler = scheduler
     this.logger = logger
+    this.schedules = {
+      upsert: (schedule) => scheduler.upsert(schedule, 'api'),
+      list: () => scheduler.list(),
+      get: (name) => scheduler.get(name),
+      remove: (name) => scheduler.remove(name)
+    }
     persistence.on('queue-overflow', (clientId, topic) => this.emit('queue-overflow', clientId, topic))
   }
 
@@ -94,7 +149,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
       droppedMessages: this.#persistence.droppedMessages,
       queuedMessages: Object.fromEntries(this.#persistence.queueSizes()),
       sharedGroups: this.#shared.stats(),
-      tasks: this.#tasks.stats()
+      tasks: this.#tasks.stats(),
+      delayed: this.#delayed.stats(),
+      scheduler: this.#scheduler.stats()
     }
   }
 
@@ -126,6 +183,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       try { await fn() } catch (err) { failures.push(err) }
     }
     const listenerClosed = this.#listener.close()
+    await step(() => this.#scheduler.close())
+    await step(() => this.#delayed.close())
     // Before Aedes closes its emitter: a publish it already acknowledged but
     // is still routing would otherwise stop half-way and be replayed (and
     // delivered twice) on the next start.
@@ -160,6 +219,15 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   // Set once the store is open; Aedes's hooks reach them only after listen.
   let shared: SharedSubscriptions | undefined
   let tasks: TaskGate | undefined
+  let delayed: DelayedMessages | undefined
+  let scheduler: Scheduler | undefined
+  const clock = resolved.clock ?? systemClock
+
+  function answerScheduleRequest (schedules: Scheduler, clientId: string, payload: Buffer): void {
+    handleScheduleRequest(schedules, clientId, payload, logger)
+      .then((answer) => answer === null ? undefined : publishOn(aedes, { cmd: 'publish', topic: answer.topic, payload: Buffer.from(JSON.stringify(answer.reply)), qos: 1, retain: false, dup: false }))
+      .catch((err: unknown) => { logger.error({ err, clientId }, 'could not answer a schedule request') })
+  }
 
   let aedes: Aedes
   try {
@@ -167,36 +235,18 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
       id,
       mq,
       persistence,
-      authorizePublish (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) {
-        // Aedes's default: clients may not publish to $SYS/ topics.
-        if (client !== null && packet.topic.startsWith('$SYS/')) {
-          callback(new Error('$SYS/ topic is reserved'))
-          return
-        }
-        // A $share/ name is a subscription, never a topic (MQTT 5 §4.8.2).
-        if (isShareTopic(packet.topic)) {
-          callback(new Error('cannot publish to a $share/ topic'))
-          return
-        }
-        // The gate runs before the journal, so what is journaled (and
-        // replayed after a crash) is the rewritten packet: wrapped into an
-        // envelope, dead-lettered or marked duplicate (docs/tasks.md).
-        const decision = tasks?.inspect(packet, client?.id ?? null) ?? { action: 'pass' }
-        const journaled = client === null ? Promise.resolve() : journal.record(packet)
-        journaled
-          // The idempotency key is stored only after the message: a crash
-          // between the two repeats a task rather than losing it.
-          .then(() => decision.commit?.())
-          .then(() => callback(null), (err: unknown) => {
-            // refused after all: the publisher's resend must not count as a duplicate
-            decision.release?.()
-            logger.error({ err, clientId: client?.id, topic: packet.topic }, 'could not journal a QoS 1 publish; not acknowledging it')
-            callback(err as Error)
-          })
-      },
+      authorizePublish: createAuthorizePublish({
+        journal,
+        logger,
+        tasks: () => tasks,
+        delayed: () => delayed,
+        maxDelaySeconds: resolved.delayed.maxDelaySeconds ?? delayedDefaults.maxDelaySeconds
+      }),
       published (packet: AedesPublishPacket, client: Client | null, callback: (error?: Error | null) => void) {
         if (client !== null && packet.topic === PREFETCH_TOPIC) shared?.setPrefetch(client, toBuffer(packet.payload))
-        if (shared === undefined) {
+        if (client !== null && packet.topic === SCHEDULE_REQUEST_TOPIC && scheduler !== undefined) answerScheduleRequest(scheduler, client.id, toBuffer(packet.payload))
+        // Stored for later by authorizePublish: nothing to route now.
+        if (shared === undefined || isDelayedCarrier(packet)) {
           journal.settle(packet)
           callback(null)
           return
@@ -211,6 +261,12 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
         })
       },
       authorizeSubscribe (_client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void) {
+        // `$delayed/...` is a command, never a topic anything is published to:
+        // SUBACK 0x80, so no one sees delayed messages before their time.
+        if (isDelayedTopic(sub.topic) || isDelayedTopic(sub.topic.replace(/^\$share\/[^/]*\//, ''))) {
+          callback(null, null)
+          return
+        }
         if (!isShareTopic(sub.topic)) {
           callback(null, sub)
           return
@@ -244,7 +300,18 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
     // has its default group, `$share/{type}/tasks/{type}` (docs/tasks.md).
     await shared.prepare(DEAD_LETTER_GROUP)
     for (const type of schemas.types()) await shared.prepare(`$share/${type}/tasks/${type}`)
+    const delayedStore = new DelayedStore(persistence.store)
+    delayed = await DelayedMessages.start({
+      store: delayedStore,
+      clock,
+      logger,
+      maxPending: resolved.delayed.maxPending ?? delayedDefaults.maxPending,
+      publish: (m) => publishOn(aedes, { cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: false })
+    })
+    scheduler = await Scheduler.start({ store: persistence.store, delayedStore, delayed, schemas, clock, logger, fromConfig: resolved.schedules })
   } catch (err) {
+    await scheduler?.close()
+    await delayed?.close()
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await tasks?.close()
     await persistence.destroy().catch(() => undefined)
@@ -252,6 +319,8 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
   }
   const groups = shared
   const gate = tasks
+  const delayedMessages = delayed
+  const schedules = scheduler
   persistence.setAckInterceptor((client, messageId) => groups.ack(client as Client, messageId))
   aedes.on('subscribe', (subs, client) => {
     for (const sub of subs) {
@@ -282,6 +351,8 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
     await journal.replay((packet) => publishOn(aedes, packet))
     listener = await listenTcp((socket) => { fixOverlappingSubscriptions(aedes.handle(socket)) }, resolved.port, resolved.host)
   } catch (err) {
+    await schedules.close()
+    await delayedMessages.close()
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await groups.close()
     await gate.close()
@@ -289,7 +360,7 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
     throw err
   }
 
-  const broker = new Broker(aedes, listener, persistence, groups, gate, journal, logger)
+  const broker = new Broker({ aedes, listener, persistence, shared: groups, tasks: gate, journal, delayed: delayedMessages, scheduler: schedules, logger })
   // Aedes emits 'error' for store failures; its typings do not list it.
   ;(aedes as unknown as EventEmitter).on('error', (err: Error) => {
     logger.error({ err }, 'broker error')

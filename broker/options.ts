@@ -1,5 +1,8 @@
 import type { Logger } from 'pino'
 import { ConfigError } from './errors.js'
+import type { Clock } from './scheduler/clock.js'
+import { DEFAULT_MAX_DELAY_SECONDS } from './scheduler/delayed-topic.js'
+import type { ScheduleInput } from './scheduler/schedule.js'
 import { validateSharedOptions, type SharedSubscriptionOptions } from './shared/group-options.js'
 
 export type PersistenceKind = 'level' | 'memory'
@@ -45,6 +48,23 @@ export interface BrokerOptions {
   shared?: SharedSubscriptionOptions
   /** The task gate: schema validation of `tasks/{type}` at the broker (docs/tasks.md). */
   tasks?: TaskOptions
+  /** Delayed publishing (`$delayed/{seconds}/{topic}`): bounds (docs/scheduling.md). */
+  delayed?: DelayedOptions
+  /**
+   * Periodic schedules kept in step with this list on every start: added,
+   * updated, and removed when they leave it (schedules created at runtime
+   * through the API are not touched).
+   */
+  schedules?: ScheduleInput[]
+  /** @internal Time for the scheduler; tests pass a ManualClock. @defaultValue the system clock */
+  clock?: Clock
+}
+
+export interface DelayedOptions {
+  /** Longest delay accepted; longer ones are refused (dead-lettered and counted). @defaultValue 4294967 (EMQX's, about 49.7 days) */
+  maxDelaySeconds?: number
+  /** Most delayed messages waiting at once; beyond it new ones are refused. 0 = unbounded. @defaultValue 1000000 */
+  maxPending?: number
 }
 
 export interface TaskOptions {
@@ -56,7 +76,7 @@ export interface TaskOptions {
   idempotencyWindowMs?: number
 }
 
-type Optional = 'logger' | 'id'
+type Optional = 'logger' | 'id' | 'clock'
 export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, Optional>> & Pick<BrokerOptions, Optional>
 
 export const brokerDefaults: Readonly<Required<Omit<BrokerOptions, Optional>>> = Object.freeze({
@@ -67,8 +87,12 @@ export const brokerDefaults: Readonly<Required<Omit<BrokerOptions, Optional>>> =
   maxQueuedPerClient: 100_000,
   logLevel: 'info',
   shared: {},
-  tasks: {}
+  tasks: {},
+  delayed: {},
+  schedules: []
 })
+
+export const delayedDefaults = Object.freeze({ maxDelaySeconds: DEFAULT_MAX_DELAY_SECONDS, maxPending: 1_000_000 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
@@ -94,6 +118,15 @@ export function resolveBrokerOptions (options: BrokerOptions): ResolvedBrokerOpt
     throw new ConfigError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(resolved.logLevel)}`)
   }
   validateSharedOptions(resolved.shared)
+  const delayed = { ...delayedDefaults, ...stripUndefined(resolved.delayed) }
+  if (!Number.isFinite(delayed.maxDelaySeconds) || delayed.maxDelaySeconds <= 0) {
+    throw new ConfigError('delayed.maxDelaySeconds', `must be a number of seconds > 0, got ${String(delayed.maxDelaySeconds)}`)
+  }
+  if (!Number.isInteger(delayed.maxPending) || delayed.maxPending < 0) {
+    throw new ConfigError('delayed.maxPending', `must be an integer >= 0, got ${String(delayed.maxPending)}`)
+  }
+  resolved.delayed = delayed
+  if (!Array.isArray(resolved.schedules)) throw new ConfigError('schedules', 'must be an array of schedules')
   return resolved
 }
 

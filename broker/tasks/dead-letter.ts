@@ -1,7 +1,7 @@
 import type { ValidationIssue } from '../../client/errors.js'
 
 /** Why the broker dead-lettered a submission. */
-export type GateDeadLetterReason = 'validation' | 'unknown-type'
+export type GateDeadLetterReason = 'validation' | 'unknown-type' | 'delay-invalid'
 
 /**
  * What the task gate publishes to `$fleetq/dead/{type}` in place of a refused

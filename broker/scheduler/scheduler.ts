@@ -1,0 +1,282 @@
+import type { Logger } from 'pino'
+import type { TaskSchemas } from '../../client/task-schemas.js'
+import { ErrorCodes, ScheduleError } from '../errors.js'
+import { decodeValue, encodeValue } from '../persistence/packet-codec.js'
+import { prefixRange, type KeyValueStore, type StoreOp } from '../persistence/store.js'
+import type { Clock, Timer } from './clock.js'
+import type { CompiledCron } from './cron-spec.js'
+import type { DelayedMessages } from './delayed-messages.js'
+import type { DelayedStore } from './delayed-store.js'
+import { normalizeSchedule, sameSchedule, tickMessage, type Schedule, type ScheduleInfo } from './schedule.js'
+
+// Keys: sc:{name} → the schedule and how far it has fired. Names are
+// [A-Za-z0-9._-], so they need no encoding.
+const PREFIX = 'sc:'
+
+/** Most missed ticks `catchUp: 'all'` publishes after downtime; older ones are skipped and logged. */
+export const MAX_CATCH_UP_TICKS = 10_000
+
+interface StoredSchedule {
+  schedule: Schedule
+  source: 'config' | 'api'
+  createdAt: number
+  updatedAt: number
+  /** Every tick at or before this time has been handled (fired or skipped). */
+  doneUntil: number
+  lastRunAt: number | null
+}
+
+interface Entry extends StoredSchedule {
+  cron: CompiledCron
+  timer: Timer | null
+}
+
+export interface SchedulerOptions {
+  store: KeyValueStore
+  delayedStore: DelayedStore
+  delayed: DelayedMessages
+  schemas: TaskSchemas
+  clock: Clock
+  logger: Logger
+  /** Schedules from the config file: kept in step with this list on start. */
+  fromConfig: unknown[]
+}
+
+export interface SchedulerStats {
+  schedules: number
+  /** Ticks fired since start. */
+  fired: number
+  /** Missed ticks skipped since start (catchUp 'none' or 'last', or past MAX_CATCH_UP_TICKS). */
+  skipped: number
+}
+
+/**
+ * Durable cron schedules (issue 5). A tick is fired by one LevelDB batch that
+ * both records it as done and stores its message in the delayed queue, due
+ * at the tick: so a tick is never fired twice (a restart sees it done) and
+ * never lost (its message is published by the delayed queue, which survives
+ * a crash). There is one scheduler per data directory, inside the broker: no
+ * separate process to die unnoticed.
+ */
+export class Scheduler {
+  readonly #options: SchedulerOptions
+  readonly #entries = new Map<string, Entry>()
+  readonly #counters = { fired: 0, skipped: 0 }
+  #closed = false
+  /** Writes run one after another so two changes to one schedule land in order. */
+  #chain: Promise<unknown> = Promise.resolve()
+
+  private constructor (options: SchedulerOptions) {
+    this.#options = options
+  }
+
+  /** Loads stored schedules, applies the config list, handles ticks missed while stopped, arms timers. */
+  static async start (options: SchedulerOptions): Promise<Scheduler> {
+    const scheduler = new Scheduler(options)
+    // Refuse a bad config schedule before touching the store.
+    const configured = options.fromConfig.map((input) => normalizeSchedule(input, options.schemas))
+    const names = new Set<string>()
+    for (const { schedule } of configured) {
+      if (names.has(schedule.name)) throw new ScheduleError(ErrorCodes.SCHEDULE_INVALID, `schedule "${schedule.name}" is configured twice`, { schedule: schedule.name })
+      names.add(schedule.name)
+    }
+    const stored = new Map<string, StoredSchedule>()
+    for await (const [, value] of options.store.iterator(prefixRange(PREFIX))) {
+      const record = decodeValue<StoredSchedule>(value)
+      stored.set(record.schedule.name, record)
+    }
+    const now = options.clock.now()
+    const ops: StoreOp[] = []
+    for (const [name, record] of stored) {
+      if (record.source === 'config' && !names.has(name)) {
+        ops.push({ type: 'del', key: PREFIX + name })
+        options.logger.info({ schedule: name }, 'schedule removed: no longer in the config')
+        continue
+      }
+      if (record.source === 'config') continue
+      try {
+        const { schedule, cron } = normalizeSchedule(record.schedule, options.schemas)
+        scheduler.#entries.set(name, { ...record, schedule, cron, timer: null })
+      } catch (err) {
+        // A schema changed under a stored schedule: keep it stored, do not run it.
+        options.logger.error({ schedule: name, err: (err as Error).message }, 'stored schedule is no longer valid; not running it')
+      }
+    }
+    for (const { schedule, cron } of configured) {
+      const previous = stored.get(schedule.name)
+      const entry = scheduler.#merge(previous, schedule, cron, 'config', now)
+      scheduler.#entries.set(schedule.name, entry)
+      ops.push(scheduler.#putOp(entry))
+    }
+    await options.store.batch(ops)
+    for (const entry of scheduler.#entries.values()) await scheduler.#fire(entry, true)
+    return scheduler
+  }
+
+  /** Creates or replaces a schedule; refused (ScheduleError) before anything is stored if it is invalid. */
+  upsert (input: unknown, source: 'api' | 'config' = 'api'): Promise<ScheduleInfo> {
+    const { schedule, cron } = normalizeSchedule(input, this.#options.schemas)
+    return this.#serial(async () => {
+      const previous = this.#entries.get(schedule.name)
+      previous?.timer?.cancel()
+      const entry = this.#merge(previous, schedule, cron, source, this.#options.clock.now())
+      await this.#options.store.batch([this.#putOp(entry)])
+      this.#entries.set(schedule.name, entry)
+      this.#arm(entry)
+      this.#options.logger.info({ schedule: schedule.name, cron: schedule.cron, timezone: schedule.timezone, nextRunAt: this.#info(entry).nextRunAt }, previous === undefined ? 'schedule created' : 'schedule updated')
+      return this.#info(entry)
+    })
+  }
+
+  /** Every schedule with its next and last run, by name. */
+  list (): ScheduleInfo[] {
+    return [...this.#entries.values()].map((e) => this.#info(e)).sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  get (name: string): ScheduleInfo {
+    const entry = this.#entries.get(name)
+    if (entry === undefined) throw notFound(name)
+    return this.#info(entry)
+  }
+
+  /** Deletes a schedule; ticks already fired still publish. */
+  remove (name: string): Promise<void> {
+    return this.#serial(async () => {
+      const entry = this.#entries.get(name)
+      if (entry === undefined) throw notFound(name)
+      entry.timer?.cancel()
+      await this.#options.store.batch([{ type: 'del', key: PREFIX + name }])
+      this.#entries.delete(name)
+      this.#options.logger.info({ schedule: name }, 'schedule removed')
+    })
+  }
+
+  stats (): SchedulerStats {
+    return { schedules: this.#entries.size, ...this.#counters }
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    for (const entry of this.#entries.values()) entry.timer?.cancel()
+    await this.#chain.catch(() => undefined)
+  }
+
+  #merge (previous: StoredSchedule | undefined, schedule: Schedule, cron: CompiledCron, source: 'config' | 'api', now: number): Entry {
+    if (previous !== undefined && sameSchedule(previous.schedule, schedule)) {
+      return { ...previous, schedule, cron, source, timer: null }
+    }
+    // A new or changed timing starts from now: no catch-up for ticks from before it existed.
+    const sameTiming = previous !== undefined && previous.schedule.cron === schedule.cron && previous.schedule.timezone === schedule.timezone
+    return {
+      schedule,
+      cron,
+      source,
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now,
+      doneUntil: sameTiming ? previous.doneUntil : now,
+      lastRunAt: previous?.lastRunAt ?? null,
+      timer: null
+    }
+  }
+
+  #putOp (entry: Entry): StoreOp {
+    const record: StoredSchedule = {
+      schedule: entry.schedule,
+      source: entry.source,
+      createdAt: entry.createdAt,
+      updatedAt: entry.updatedAt,
+      doneUntil: entry.doneUntil,
+      lastRunAt: entry.lastRunAt
+    }
+    return { type: 'put', key: PREFIX + entry.schedule.name, value: encodeValue(record) }
+  }
+
+  #arm (entry: Entry): void {
+    entry.timer?.cancel()
+    entry.timer = null
+    if (this.#closed) return
+    const next = entry.cron.nextAfter(entry.doneUntil)
+    if (next === null) return
+    entry.timer = this.#options.clock.setTimer(() => {
+      entry.timer = null
+      this.#serial(() => this.#fire(entry, false)).catch((err: unknown) => {
+        this.#options.logger.error({ err, schedule: entry.schedule.name }, 'could not fire schedule; retrying in 1 s')
+        if (!this.#closed && this.#entries.get(entry.schedule.name) === entry) {
+          entry.timer = this.#options.clock.setTimer(() => { this.#arm(entry) }, this.#options.clock.now() + 1000)
+        }
+      })
+    }, next)
+  }
+
+  /**
+   * Fires the ticks in (doneUntil, now]. On start those are the ticks missed
+   * while the broker was down, and `catchUp` decides: 'none' skips them,
+   * 'last' fires the latest, 'all' fires each (oldest first). While running,
+   * a timer fires its own tick; if the process was suspended past several,
+   * 'all' fires each and the others fire the latest.
+   */
+  async #fire (entry: Entry, starting: boolean): Promise<void> {
+    if (this.#entries.get(entry.schedule.name) !== entry) return // removed or replaced meanwhile
+    const { clock, delayed, delayedStore, logger } = this.#options
+    const now = clock.now()
+    const mode = entry.schedule.catchUp
+    let ticks: number[] = []
+    let missed = 0
+    if (mode === 'all') {
+      const between = entry.cron.ticksBetween(entry.doneUntil, now, MAX_CATCH_UP_TICKS)
+      ticks = between.ticks
+      if (between.truncated) {
+        logger.warn({ schedule: entry.schedule.name, fired: ticks.length }, 'more missed ticks than MAX_CATCH_UP_TICKS; firing the oldest, skipping the rest')
+        missed = 1
+      }
+    } else if (!(starting && mode === 'none')) {
+      const latest = entry.cron.latestBetween(entry.doneUntil, now)
+      if (latest !== null) ticks = [latest]
+    }
+    if (ticks.length > 0 || mode !== 'all') {
+      // Count what is skipped, for stats and the log (bounded walk).
+      const all = entry.cron.ticksBetween(entry.doneUntil, now, MAX_CATCH_UP_TICKS)
+      missed += Math.max(0, all.ticks.length - ticks.length)
+    }
+    if (missed > 0) {
+      this.#counters.skipped += missed
+      if (starting) logger.info({ schedule: entry.schedule.name, catchUp: mode, firing: ticks.length, skipped: missed }, 'missed ticks while stopped')
+    }
+    const ops: StoreOp[] = ticks.map((tick) => {
+      const { topic, payload } = tickMessage(entry.schedule, tick)
+      return delayedStore.putOp({ topic, payload, qos: entry.schedule.qos, retain: entry.schedule.retain, dueAt: tick, clientId: null })
+    })
+    const updated: Entry = { ...entry, doneUntil: now, lastRunAt: ticks.at(-1) ?? entry.lastRunAt }
+    ops.push(this.#putOp(updated))
+    // One batch: the tick is done exactly when its message is queued.
+    await delayedStore.writeOps(ops)
+    entry.doneUntil = updated.doneUntil
+    entry.lastRunAt = updated.lastRunAt
+    this.#counters.fired += ticks.length
+    const first = ticks[0]
+    if (first !== undefined) delayed.added(first, ticks.length)
+    this.#arm(entry)
+  }
+
+  #serial<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(fn, fn)
+    this.#chain = run.catch(() => undefined)
+    return run
+  }
+
+  #info (entry: Entry): ScheduleInfo {
+    const next = entry.cron.nextAfter(Math.max(entry.doneUntil, this.#options.clock.now()))
+    return {
+      ...entry.schedule,
+      source: entry.source,
+      createdAt: new Date(entry.createdAt).toISOString(),
+      updatedAt: new Date(entry.updatedAt).toISOString(),
+      lastRunAt: entry.lastRunAt === null ? null : new Date(entry.lastRunAt).toISOString(),
+      nextRunAt: next === null ? null : new Date(next).toISOString()
+    }
+  }
+}
+
+function notFound (name: string): ScheduleError {
+  return new ScheduleError(ErrorCodes.SCHEDULE_NOT_FOUND, `no schedule named "${name}"`, { schedule: name })
+}
