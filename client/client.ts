@@ -5,6 +5,8 @@ import { ClientErrorCodes, FleetqClientError } from './errors.js'
 import type { SubmitOptions } from './envelope.js'
 import { toMessage, type Message } from './message.js'
 import { Producer, type PayloadOf, type TaskHandle } from './producer.js'
+import { topicWithDelay } from './delay.js'
+import { Schedules } from './schedules.js'
 import type { TaskSchemas } from './task-schemas.js'
 import { matchTopic } from './topics.js'
 
@@ -35,6 +37,12 @@ export interface PublishOptions {
   qos?: 0 | 1 | 2
   /** @defaultValue false */
   retain?: boolean
+  /**
+   * Milliseconds: the broker publishes the message this much later, keeping
+   * QoS and retain (`$delayed/{seconds}/{topic}`, durable across restarts).
+   * The promise resolves once the broker has stored it. @defaultValue 0
+   */
+  delay?: number
 }
 
 export interface SubscribeOptions {
@@ -64,6 +72,8 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly #options: IClientOptions
   readonly #routes = new Map<string, Set<MessageHandler>>()
   readonly #producer: Producer
+  /** Periodic schedules kept by the broker: upsert, list, get, remove (docs/scheduling.md). */
+  readonly schedules: Schedules
   #schemas: Promise<TaskSchemas> | null
   #closed: Promise<void> | null = null
 
@@ -84,6 +94,12 @@ export class Client extends EventEmitter<ClientEvents> {
     // Installed before CONNACK: a persistent session's queued results can
     // arrive right after it, before any submit() of this process.
     this.#routes.set(this.#producer.resultFilter, new Set([(m) => this.#producer.onResult(m)]))
+    this.schedules = new Schedules({
+      clientId: this.clientId,
+      publishJson: (topic, value, opts) => this.publishJson(topic, value, opts),
+      subscribeRoute: (filter) => this.#sendSubscribe(filter, 1)
+    })
+    this.#routes.set(this.schedules.replyFilter, new Set([(m) => this.schedules.onReply(m)]))
     raw.on('message', (_topic, _payload, packet) => this.#dispatch(packet))
     raw.on('connect', (connack) => this.emit('connect', { sessionPresent: connack.sessionPresent }))
     raw.on('reconnect', () => this.emit('reconnect'))
@@ -99,8 +115,9 @@ export class Client extends EventEmitter<ClientEvents> {
   /** Publishes a Buffer or string; resolves once sent (QoS 0) or acknowledged (QoS 1 and 2). */
   async publish (topic: string, payload: Buffer | string, options: PublishOptions = {}): Promise<void> {
     if (this.#closed !== null) throw closedError()
+    const sent = topicWithDelay(topic, options.delay)
     try {
-      await this.#mqtt.publishAsync(topic, payload, { qos: options.qos ?? 0, retain: options.retain ?? false })
+      await this.#mqtt.publishAsync(sent, payload, { qos: options.qos ?? 0, retain: options.retain ?? false })
     } catch (err) {
       throw new FleetqClientError(ClientErrorCodes.PUBLISH_FAILED, `publish to "${topic}" failed: ${(err as Error).message}`, { cause: err })
     }
@@ -165,6 +182,7 @@ export class Client extends EventEmitter<ClientEvents> {
   close (): Promise<void> {
     this.#closed ??= (async () => {
       this.#producer.close()
+      this.schedules.close()
       this.#routes.clear()
       await this.#mqtt.endAsync().catch(() => this.#mqtt.endAsync(true))
     })()

@@ -7,9 +7,9 @@ import { resultTopic } from './topics.js'
 /** Options of {@link Client.submit}. */
 export interface SubmitOptions {
   /**
-   * Run the task no sooner than this many milliseconds from now. Needs the
-   * broker's scheduler (`$delayed/...`, issue 5), which is not built yet:
-   * any value above 0 is refused with `FLEETQ_PUBLISH_FAILED`.
+   * Run the task no sooner than this many milliseconds from now: the broker
+   * keeps it (durably) and hands it to workers then (`$delayed/...`).
+   * The payload is validated now, by the client and by the broker.
    * @defaultValue 0
    */
   delay?: number
@@ -29,8 +29,9 @@ export const submitDefaults = { maxAttempts: 3, timeout: 60_000, backoff: defaul
 export function checkSubmitOptions (options: SubmitOptions): void {
   const fail = (message: string): never => { throw new FleetqClientError(ClientErrorCodes.PUBLISH_FAILED, `submit: ${message}`) }
   if (options.delay !== undefined) {
-    if (!Number.isFinite(options.delay) || options.delay < 0) fail(`delay must be a number >= 0, got ${options.delay}`)
-    if (options.delay > 0) fail('delay needs the broker scheduler ($delayed/{seconds}/{topic}, issue 5), which is not available yet')
+    if (typeof options.delay !== 'number' || !Number.isFinite(options.delay) || options.delay < 0) {
+      throw new FleetqClientError(ClientErrorCodes.DELAY_INVALID, `submit: delay must be a number of milliseconds >= 0, got ${String(options.delay)}`)
+    }
   }
   if (options.maxAttempts !== undefined && (!Number.isInteger(options.maxAttempts) || options.maxAttempts < 1)) fail(`maxAttempts must be an integer >= 1, got ${options.maxAttempts}`)
   if (options.timeout !== undefined && (!Number.isFinite(options.timeout) || options.timeout <= 0)) fail(`timeout must be a number of milliseconds > 0, got ${options.timeout}`)

@@ -43,7 +43,7 @@ export class TaskHandle extends EventEmitter<TaskHandleEvents> {
 export interface ProducerHost {
   readonly clientId: string
   schemas (): Promise<TaskSchemas>
-  publishJson (topic: string, value: unknown, options: { qos: 1 }): Promise<void>
+  publishJson (topic: string, value: unknown, options: { qos: 1, delay?: number }): Promise<void>
   /** Sends SUBSCRIBE only: messages reach {@link Producer.onResult} through a route the client installed at start. */
   subscribeRoute (filter: string): Promise<void>
 }
@@ -85,7 +85,7 @@ export class Producer {
     const handle = this.#track(envelope.id)
     try {
       await this.#subscribeResults()
-      await this.#host.publishJson(taskTopic(type), envelope, { qos: 1 })
+      await this.#host.publishJson(taskTopic(type), envelope, { qos: 1, delay: options.delay ?? 0 })
     } catch (err) {
       this.#pending.delete(envelope.id)
       throw err instanceof FleetqClientError ? err : new FleetqClientError(ClientErrorCodes.PUBLISH_FAILED, `submit: could not publish the ${type} task: ${(err as Error).message}`, { cause: err })

@@ -140,12 +140,11 @@ export class TaskRunner {
     }
     const delayMs = computeBackoff(envelope.backoff ?? defaultBackoff, envelope.attempt)
     this.#hooks.emit('retrying', { envelope, nextAttempt: envelope.attempt + 1, delayMs, error })
-    // No $delayed yet (issue 5): wait here, still holding the unacknowledged
-    // original, so a crash meanwhile loses nothing.
-    if (!await sleep(delayMs, delivery.abandoned) || delivery.stale()) return 'hold'
-    // The retry is published before the original is acknowledged: a crash
-    // between the two duplicates the task rather than losing it.
-    await this.#client.publishJson(taskTopic(this.#type), nextAttempt(envelope, errorMessage(error)), { qos: 1 })
+    // The broker keeps the retry until its time ($delayed, issue 5), so the
+    // worker's slot is free at once. It is stored (PUBACKed) before the
+    // original is acknowledged: a crash between the two duplicates the task
+    // rather than losing it.
+    await this.#client.publishJson(taskTopic(this.#type), nextAttempt(envelope, errorMessage(error)), { qos: 1, delay: delayMs })
     return 'ack'
   }
 
@@ -180,14 +179,4 @@ function describe (issues: ValidationIssue[]): string {
 
 function toError (err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function sleep (ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true) }, ms)
-    const onAbort = (): void => { clearTimeout(timer); resolve(false) }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }

@@ -144,7 +144,8 @@ describe('client: connect, publish, subscribe', () => {
     expect(issues.find((i) => i.keyword === 'minimum')!.path).toBe('/width')
 
     await expect(producer.submit('no-such-type', {})).rejects.toBeInstanceOf(UnknownTaskTypeError)
-    await expect(producer.submit('thumbnail', thumb, { delay: 1000 })).rejects.toMatchObject({ code: ClientErrorCodes.PUBLISH_FAILED, message: expect.stringMatching(/scheduler/) })
+    await expect(producer.submit('thumbnail', thumb, { delay: -1 })).rejects.toMatchObject({ code: ClientErrorCodes.DELAY_INVALID, message: expect.stringMatching(/delay/) })
+    await expect(producer.submit('thumbnail', thumb, { delay: Number.NaN })).rejects.toMatchObject({ code: ClientErrorCodes.DELAY_INVALID })
     await expect(producer.submit('thumbnail', thumb, { maxAttempts: 0 })).rejects.toThrow(/maxAttempts/)
     await expect(producer.submit('thumbnail', thumb, { backoff: { type: 'linear' as 'fixed', delayMs: 1 } })).rejects.toThrow(/backoff.type/)
     // only the one valid submission below reaches the task topic

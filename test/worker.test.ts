@@ -121,6 +121,8 @@ describe('Worker', () => {
     expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(computeBackoff(backoff, 1) - 1)
     expect(starts[2]! - starts[1]!).toBeGreaterThanOrEqual(computeBackoff(backoff, 2) - 1)
     expect(previous).toEqual([[], ['boom 1'], ['boom 1', 'boom 2']])
+    // Both retries waited in the broker ($delayed), not in the worker.
+    expect(b.broker.stats().delayed).toMatchObject({ accepted: 2, fired: 2, pending: 0 })
   })
 
   it('an always-failing task is dead-lettered after maxAttempts and result() rejects with TaskFailedError', async () => {

@@ -1,0 +1,16 @@
+import { delayedTopic } from '../broker/scheduler/delayed-topic.js'
+import { ClientErrorCodes, FleetqClientError } from './errors.js'
+
+/**
+ * The topic that makes the broker publish to `topic` after `delayMs`
+ * (`$delayed/{seconds}/{topic}`, docs/scheduling.md), or `topic` itself when
+ * there is no delay. Throws FLEETQ_DELAY_INVALID for a delay that is not a
+ * finite number of milliseconds >= 0.
+ */
+export function topicWithDelay (topic: string, delayMs: number | undefined): string {
+  if (delayMs === undefined || delayMs === 0) return topic
+  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
+    throw new FleetqClientError(ClientErrorCodes.DELAY_INVALID, `delay must be a number of milliseconds >= 0, got ${String(delayMs)}`)
+  }
+  return delayedTopic(delayMs, topic)
+}
