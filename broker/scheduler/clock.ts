@@ -54,8 +54,19 @@ export class ManualClock implements Clock {
 
   setTimer (fn: () => void, at: number): Timer {
     const timer = { at, fn, seq: this.#seq++ }
+    // Already due: fire on the next turn, as setTimeout(fn, 0) would.
+    if (at <= this.#now) {
+      let cancelled = false
+      setImmediate(() => { if (!cancelled) fn() })
+      return { cancel: () => { cancelled = true } }
+    }
     this.#timers.push(timer)
     return { cancel: () => { this.#timers = this.#timers.filter((t) => t !== timer) } }
+  }
+
+  /** Timers waiting for the clock to move. */
+  get pendingTimers (): number {
+    return this.#timers.length
   }
 
   /** Moves to `to` (never backwards), firing each timer due on the way at its own time. */
