@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander'
 import type { Logger } from 'pino'
 import { CONFIG_ENV, loadBrokerConfig, SETTINGS, type BrokerFlags } from './config.js'
-import { ConfigError, FleetqError } from './errors.js'
+import { ConfigError, FleetqError, ScheduleError } from './errors.js'
 import { createLogger } from './logger.js'
 import { brokerDefaults } from './options.js'
 
@@ -101,7 +101,8 @@ function onShutdownSignal (logger: Logger): Promise<void> {
 }
 
 function exitCodeFor (err: unknown): number {
-  return err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILED
+  // A refused config schedule is a configuration mistake too.
+  return err instanceof ConfigError || err instanceof ScheduleError ? EXIT_USAGE : EXIT_FAILED
 }
 
 function describe (err: unknown): string {

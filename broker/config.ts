@@ -4,7 +4,8 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { ConfigError } from './errors.js'
-import type { LogLevel, PersistenceKind } from './options.js'
+import type { DelayedOptions, LogLevel, PersistenceKind } from './options.js'
+import type { ScheduleInput } from './scheduler/schedule.js'
 
 /** What a config file, the environment and flags can set; mirrors schemas/broker-config.schema.json. */
 export interface BrokerConfig {
@@ -14,9 +15,15 @@ export interface BrokerConfig {
   persistence?: PersistenceKind
   maxQueuedPerClient?: number
   logLevel?: LogLevel
+  /** Config file only. */
+  delayed?: DelayedOptions
+  /** Config file only. */
+  schedules?: ScheduleInput[]
 }
 
-type SettingKey = keyof BrokerConfig
+type SettingKey = Exclude<keyof BrokerConfig, 'delayed' | 'schedules'>
+/** Settings only a config file can hold (they are structured). */
+const FILE_ONLY_KEYS = ['delayed', 'schedules'] as const
 
 /** `fleetq broker` flag values as commander hands them over: strings, checked here. */
 export interface BrokerFlags {
@@ -126,13 +133,21 @@ function check (value: unknown, nameOf: (key: string) => string, where: string):
 }
 
 function describeError (error: ErrorObject, value: unknown, nameOf: (key: string) => string, where: string): ConfigError {
-  if (error.keyword === 'additionalProperties') {
+  if (error.keyword === 'additionalProperties' && error.instancePath === '') {
     const unknownKey = String((error.params as { additionalProperty: string }).additionalProperty)
     const hint = suggest(unknownKey)
-    const known = SETTINGS.map((s) => s.key).join(', ')
+    const known = [...SETTINGS.map((s) => s.key), ...FILE_ONLY_KEYS].join(', ')
     return new ConfigError(unknownKey, `is not a known setting${hint === undefined ? ` (known: ${known})` : ` (did you mean "${hint}"?)`}${where}`)
   }
   if (error.instancePath === '') return new ConfigError('config', `must be a JSON object${where}`)
+  const path = error.instancePath.slice(1).split('/')
+  if (path.length > 1 || FILE_ONLY_KEYS.includes(path[0] as typeof FILE_ONLY_KEYS[number])) {
+    // Inside a structured setting: ajv's own words, at the dotted path.
+    const detail = error.keyword === 'additionalProperties'
+      ? `has an unknown field "${String((error.params as { additionalProperty: string }).additionalProperty)}"`
+      : error.keyword === 'enum' ? `must be one of ${((error.params as { allowedValues: unknown[] }).allowedValues).map((v) => JSON.stringify(v)).join(', ')}` : String(error.message)
+    return new ConfigError(path.join('.'), `${detail}${where}`)
+  }
   const key = error.instancePath.slice(1).split('/')[0] ?? ''
   const got = (value as Record<string, unknown>)[key]
   return new ConfigError(nameOf(key), `${expectation(key)}, got ${JSON.stringify(got)}${where}`)

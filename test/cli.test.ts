@@ -132,6 +132,12 @@ describe('fleetq broker refuses bad input with one line and a non-zero exit', sl
     expect(line).toMatch(/^fleetq: data directory .*not-a-dir\/data is not writable: .*ENOTDIR.* \(FLEETQ_DATA_DIR_NOT_WRITABLE\)$/)
   })
 
+  it('a config schedule that can never fire', async () => {
+    const config = await writeConfig({ port: 0, persistence: 'memory', schedules: [{ name: 'feb30', cron: '0 0 30 2 *', topic: 'a' }] })
+    const line = await failure(['--config', config])
+    expect(line).toBe('fleetq: cron expression "0 0 30 2 *" for schedule "feb30" never fires (FLEETQ_CRON_INVALID)')
+  })
+
   it('data directory locked by another broker process', async () => {
     const dataDir = await freshDir('data')
     const first = await startCliBroker(['--port', '0', '--data-dir', dataDir])
@@ -256,6 +262,20 @@ describe('loadBrokerConfig', () => {
     const path = await writeConfig({ maxQueuedPerClient: -1 })
     await expect(loadBrokerConfig({ config: path }, {})).rejects
       .toThrow(`invalid config "maxQueuedPerClient": must be an integer >= 0, got -1 (in ${path})`)
+  })
+
+  it('takes delayed bounds and schedules from the file, and names the field at fault inside them', async () => {
+    const schedules = [{ name: 'beat', cron: '*/5 * * * * *', timezone: 'Europe/Berlin', topic: 'fleet/beat', payload: { ok: true } }]
+    const good = await writeConfig({ delayed: { maxDelaySeconds: 3600, maxPending: 10 }, schedules })
+    const { values } = await loadBrokerConfig({ config: good }, {})
+    expect(values).toMatchObject({ delayed: { maxDelaySeconds: 3600, maxPending: 10 }, schedules })
+    const unknownField = await writeConfig({ schedules: [{ ...schedules[0], every: '5s' }] })
+    await expect(loadBrokerConfig({ config: unknownField }, {})).rejects
+      .toThrow(`invalid config "schedules.0": has an unknown field "every" (in ${unknownField})`)
+    const badBound = await writeConfig({ delayed: { maxPending: -1 } })
+    await expect(loadBrokerConfig({ config: badBound }, {})).rejects.toThrow(`invalid config "delayed.maxPending": must be >= 0 (in ${badBound})`)
+    const badMode = await writeConfig({ schedules: [{ ...schedules[0], catchUp: 'sometimes' }] })
+    await expect(loadBrokerConfig({ config: badMode }, {})).rejects.toThrow(/"schedules.0.catchUp": must be one of "none", "last", "all"/)
   })
 
   it('refuses a missing config file with key "config"', async () => {
