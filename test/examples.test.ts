@@ -35,4 +35,16 @@ describe('examples run', () => {
     expect(out).toMatch(/refused by submit\(\): \/width must be integer/)
     expect(out).toMatch(/dead letter: validation from camera-7: \/width must be integer/)
   })
+
+  it('scheduling: a delayed command and task, a refused delay, a heartbeat schedule, a refused schedule', async () => {
+    b = await startBroker()
+    const out = await runExample('scheduling', b.url)
+    expect(out).toMatch(/device got "reboot" after (1\.\d|2\.\d) s/)
+    expect(out).toMatch(/delayed task: rendered 64x48 after/)
+    expect(out).toContain('dead letter: delay-not-a-number for $delayed/soon/fleet/site1/dev7/cmd')
+    expect(out).toContain('schedule heartbeat (* * * * * *, UTC) next run set')
+    expect(out).toContain('heartbeat fired 2 times')
+    expect(out).toContain('refused: FLEETQ_TIMEZONE_INVALID')
+    expect(out).toContain('schedules left: 0')
+  })
 })
