@@ -94,7 +94,7 @@ export class DelayedStore {
     await this.#writes.write(keys.map((key) => ({ type: 'del', key })))
   }
 
-  /** How many wait: one key scan at start (about 40 ms for 100,000; docs/scheduling.md). */
+  /** How many wait: one key scan, run after start (about 200-300 ms for 100,000 here; docs/benchmarks.md). */
   async count (): Promise<number> {
     let n = 0
     for await (const _key of this.#store.keys(prefixRange(PREFIX))) n++
