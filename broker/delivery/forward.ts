@@ -14,10 +14,12 @@ type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number }> 
  *   of its matching subscriptions [MQTT-3.3.5-1].
  * - Counter: gives back the creation number EmitOrder replaced, which the
  *   persistence uses to find the queued copy.
- * - Reconnect: while a persistent-session client's queue is streamed to it,
- *   live messages (queued too) wait for the stream, so they cannot overtake
- *   older ones; and a message both streamed and delivered live is sent once
- *   (returning null drops this copy only; the queued copy remains).
+ * - Reconnect: until a persistent-session connection has been handed its
+ *   queue (from the moment Aedes restores its subscriptions, before CONNACK,
+ *   until the queue stream is done), live messages (queued too) are left to
+ *   the stream, so they cannot overtake older ones; and a message both
+ *   streamed and delivered live is sent once (returning null drops this copy
+ *   only; the queued copy remains). See LevelPersistence.outgoingStream.
  */
 export function createForwarder (emitOrder: EmitOrder, persistence: LevelPersistence) {
   return function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {

@@ -106,6 +106,10 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   readonly #retained = new Map<string, StoredPacket>()
   readonly #queues = new Map<string, ClientQueue>()
   readonly #draining = new Set<ClientRef>()
+  /** Connections whose queue stream has handed every queued message to Aedes (see `shouldDeliverLive`). */
+  readonly #caughtUp = new WeakSet<ClientRef>()
+  /** Queue streams waiting for Aedes to take (outgoingUpdate) what they yielded, by connection. */
+  readonly #claimWaiters = new Map<ClientRef, () => void>()
   #seq = 0
   #broker: { id: string } | null = null
   #destroyed: Promise<void> | null = null
@@ -283,6 +287,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
 
   async outgoingUpdate (client: ClientRef, packet: StoredPacket): Promise<void> {
     const queue = this.#queue(client.id)
+    this.#wakeStream(client)
     if (packet.brokerId != null) {
       let seq = queue.byCounter.get(counterKey(packet))
       if (seq === undefined) {
@@ -303,6 +308,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const seq = packet.messageId === undefined ? undefined : queue.byMessageId.get(packet.messageId)
     if (seq === undefined) throw new Error('no such packet')
     const entry = queue.bySeq.get(seq) as QueueEntry
+    entry.sentTo = client
     packet.brokerId = entry.brokerId
     packet.brokerCounter = entry.brokerCounter
     await this.#writes.write([{ type: 'put', key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
@@ -330,32 +336,70 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     queue.byCounter.delete(counterKey(entry))
     // an empty queue goes, unless a stream is iterating it
     if (queue.bySeq.size === 0 && !this.#isStreamed(client.id)) this.#queues.delete(client.id)
+    this.#wakeStream(client)
     await this.#writes.write([{ type: 'del', key }])
     return value === undefined ? undefined : decodeQueuedPacket(value)
   }
 
+  /**
+   * The client's queue, oldest first: Aedes streams it to a connection right
+   * after CONNACK (connect.js `emptyQueue`), calling `outgoingUpdate` for each
+   * packet just before writing it.
+   *
+   * With `trackDeliveries`, this is also what keeps queued messages ahead of
+   * newer ones on reconnect [MQTT-4.6.0-6] (moscajs/aedes#649): until the
+   * stream has handed Aedes every queued message, live deliveries of queued
+   * messages to this connection are held back (`shouldDeliverLive`) and the
+   * stream sends them instead, in queue order. Two things make that hold:
+   * - iterating the live Map also visits messages queued while this runs, and
+   *   the stream ends only once none is left that it has not sent;
+   * - it ends only once Aedes has taken (`outgoingUpdate`) every packet it
+   *   yielded. `Readable.from` reads ahead of Aedes, so the generator finishing
+   *   does not mean its last packets went out; a live delivery let through
+   *   then would be written before them (writes follow `outgoingUpdate` order,
+   *   as its store writes land in the order they are issued).
+   */
   outgoingStream (client: ClientRef): Readable {
     const queue = this.#queue(client.id)
     const read = this.#read.bind(this)
     const track = this.#trackDeliveries
     const draining = this.#draining
+    const caughtUp = this.#caughtUp
+    const claimed = this.#claimed.bind(this)
     if (track) draining.add(client)
     return Readable.from((async function * () {
+      // Queue entries this stream yielded or found gone, so it does not go round again.
+      const handled = new Set<number>()
+      const yielded = new Set<number>()
       try {
-        // Iterating the live Map also visits messages queued while this
-        // runs, so the stream ends only once the queue is caught up; until
-        // then live delivery to this connection is held back (see
-        // `shouldDeliverLive`), which keeps queued messages ahead of newer ones on
-        // reconnect [MQTT-4.6.0-6] (moscajs/aedes#649).
-        for (const [seq, entry] of queue.bySeq) {
-          if (track && entry.sentTo === client) continue // already sent on this connection
-          const value = await read(outgoingKey(client.id, seq))
-          if (value === undefined || !queue.bySeq.has(seq)) continue // acknowledged meanwhile
-          const packet = decodeQueuedPacket(value)
-          // A packet that already has a message id was sent before: this is a
-          // re-delivery and carries the DUP flag [MQTT-3.3.1-1] (moscajs/aedes#601).
-          if (track && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
-          yield packet
+        for (;;) {
+          for (const [seq, entry] of queue.bySeq) {
+            if (handled.has(seq)) continue
+            if (track && entry.sentTo === client) continue // already sent on this connection
+            handled.add(seq)
+            const value = await read(outgoingKey(client.id, seq))
+            if (value === undefined || !queue.bySeq.has(seq)) continue // acknowledged meanwhile
+            const packet = decodeQueuedPacket(value)
+            // A packet that already has a message id was sent before: this is a
+            // re-delivery and carries the DUP flag [MQTT-3.3.1-1] (moscajs/aedes#601).
+            if (track && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
+            yielded.add(seq)
+            yield packet
+          }
+          if (!track) return
+          // Wait for Aedes to take what was yielded, then look again: messages
+          // held back from live delivery meanwhile are in the queue, unsent.
+          if (!await claimed(client, queue, yielded)) return // connection gone
+          let unsent = false
+          for (const [seq, entry] of queue.bySeq) {
+            if (!handled.has(seq) && entry.sentTo !== client) { unsent = true; break }
+          }
+          if (!unsent) {
+            // Synchronously with the check above: from here on live delivery
+            // is in order, as everything queued before it was taken already.
+            caughtUp.add(client)
+            return
+          }
         }
       } finally {
         draining.delete(client)
@@ -363,23 +407,55 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     })())
   }
 
+  /**
+   * Resolves once every entry in `yielded` was taken by Aedes on this
+   * connection (`outgoingUpdate`) or left the queue (true), or the connection
+   * closed first (false).
+   */
+  async #claimed (client: ClientRef, queue: ClientQueue, yielded: Set<number>): Promise<boolean> {
+    for (;;) {
+      for (const seq of yielded) {
+        const entry = queue.bySeq.get(seq)
+        if (entry === undefined || entry.sentTo === client) yielded.delete(seq)
+      }
+      if (yielded.size === 0) return true
+      if ((client as { closed?: boolean }).closed === true) return false
+      // Woken by outgoingUpdate / outgoingClearMessageId for this connection;
+      // the timer only notices a connection that closed meanwhile.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(wake, 50)
+        const waiters = this.#claimWaiters
+        function wake (): void {
+          clearTimeout(timer)
+          if (waiters.get(client) === wake) waiters.delete(client)
+          resolve()
+        }
+        waiters.set(client, wake)
+      })
+    }
+  }
 
-
+  #wakeStream (client: ClientRef): void {
+    this.#claimWaiters.get(client)?.()
+  }
 
   /**
    * Whether a live delivery of this packet should go out now (see
    * `trackDeliveries`). No when its queued copy was already written to this
-   * very connection, or when this connection's queue is being streamed to it
-   * (the stream will send it, in order). `brokerCounter` is the creation number.
+   * very connection, and no while this connection has not been handed its
+   * queue yet (`outgoingStream`): the stream will send it, in order. That
+   * includes the time before the stream starts, as Aedes restores a
+   * persistent session's subscriptions (connect.js `restoreSubs`) before it
+   * sends CONNACK and streams the queue (`emptyQueue`).
+   * `brokerCounter` is the creation number.
    */
   shouldDeliverLive (client: ClientRef, brokerId: string | null | undefined, brokerCounter: number): boolean {
     const queue = this.#queues.get(client.id)
     const seq = queue?.byCounter.get(counterKey({ brokerId, brokerCounter }))
     if (queue === undefined || seq === undefined) return true // not queued for this client
     if (queue.bySeq.get(seq)?.sentTo === client) return false
-    return !this.#draining.has(client)
+    return !this.#trackDeliveries || this.#caughtUp.has(client)
   }
-
 
   /** Messages queued per client (persistent sessions), for introspection. */
   queueSizes (): Map<string, number> {
