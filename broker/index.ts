@@ -240,7 +240,8 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
         logger,
         tasks: () => tasks,
         delayed: () => delayed,
-        maxDelaySeconds: resolved.delayed.maxDelaySeconds ?? delayedDefaults.maxDelaySeconds
+        maxDelaySeconds: resolved.delayed.maxDelaySeconds ?? delayedDefaults.maxDelaySeconds,
+        isQos2Resend: (client, packet) => persistence.incomingGetPacket(client, packet).then(() => true, () => false)
       }),
       published (packet: AedesPublishPacket, client: Client | null, callback: (error?: Error | null) => void) {
         if (client !== null && packet.topic === PREFETCH_TOPIC) shared?.setPrefetch(client, toBuffer(packet.payload))

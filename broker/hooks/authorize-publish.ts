@@ -28,6 +28,8 @@ export interface AuthorizePublishParts {
   tasks: () => TaskGate | undefined
   delayed: () => DelayedMessages | undefined
   maxDelaySeconds: number
+  /** Whether this QoS 2 PUBLISH is a resend of one already received (stored until PUBREL). */
+  isQos2Resend: (client: Client, packet: PublishPacket) => Promise<boolean>
 }
 
 type Callback = (error?: Error | null) => void
@@ -89,14 +91,20 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
         const target = { topic: parsed.target, payload: packet.payload, qos: packet.qos, retain: packet.retain }
         const decision = parts.tasks()?.inspect(target, client?.id ?? null) ?? { action: 'pass' }
         if (decision.action === 'pass' || decision.action === 'wrapped') {
-          const write = delayed.accept({
+          const carrier = packet as PublishPacket & { [DELAYED_CARRIER]?: true }
+          carrier[DELAYED_CARRIER] = true
+          // Aedes looks for a QoS 2 resend only after this hook [MQTT-4.3.3-2]:
+          // a resend before PUBREL must not store the message a second time.
+          const resend = client !== null && packet.qos === 2 && packet.dup ? parts.isQos2Resend(client, packet) : Promise.resolve(false)
+          // Read now: the carrier's own flags are changed below, before the write runs.
+          const message = {
             topic: target.topic,
             payload: Buffer.isBuffer(target.payload) ? target.payload : Buffer.from(target.payload),
             qos: packet.qos,
             retain: packet.retain,
             clientId: client?.id ?? null
-          }, parsed.delayMs)
-          ;(packet as PublishPacket & { [DELAYED_CARRIER]?: true })[DELAYED_CARRIER] = true
+          }
+          const write = resend.then((isResend) => isResend ? undefined : delayed.accept(message, parsed.delayMs))
           packet.retain = false // the target keeps its retain flag; `$delayed/...` itself is never retained
           finish(packet, client, decision, write, callback)
           return

@@ -41,7 +41,10 @@ export interface DelayedMessagesOptions {
  */
 export class DelayedMessages {
   readonly #options: Required<DelayedMessagesOptions>
-  #pending: number
+  /** Stored at start (null until the start-up count is in). */
+  #stored: number | null = null
+  /** Added (accepted, or ticks written by schedules) since start, and being added now. */
+  #added = 0
   #accepted = 0
   #fired = 0
   readonly #refused: Record<DelayedRefusal, number> = { 'delay-not-a-number': 0, 'delay-too-long': 0, 'target-missing': 0, 'target-invalid': 0, 'too-many-pending': 0 }
@@ -53,9 +56,12 @@ export class DelayedMessages {
   #lastLatenessMs: number | null = null
   #counting: Promise<void> = Promise.resolve()
 
-  private constructor (options: Required<DelayedMessagesOptions>, pending: number) {
+  private constructor (options: Required<DelayedMessagesOptions>) {
     this.#options = options
-    this.#pending = pending
+  }
+
+  get #pending (): number {
+    return Math.max(0, (this.#stored ?? 0) + this.#added - this.#fired)
   }
 
   /**
@@ -64,15 +70,17 @@ export class DelayedMessages {
    * connect meanwhile.
    */
   static async start (options: DelayedMessagesOptions): Promise<DelayedMessages> {
-    const delayed = new DelayedMessages({ batchSize: 500, ...options }, 0)
-    await delayed.#rearm()
+    const delayed = new DelayedMessages({ batchSize: 500, ...options })
     // Counting is a key scan (about 200-300 ms for 100,000 on this project's
-    // machine, docs/benchmarks.md): done after start so a backlog does not delay
-    // listening; `pending` (and the maxPending check) catch up when it ends.
+    // machine, docs/benchmarks.md): not awaited, so a backlog does not delay
+    // listening. Its iterator reads a snapshot taken now, before anything
+    // fires or is added, so stored + added - fired stays exact; until it ends
+    // `pending` (and the maxPending check) leave the stored backlog out.
     delayed.#counting = options.store.count().then((stored) => {
-      delayed.#pending += stored
+      delayed.#stored = stored
       if (stored > 0) options.logger.info({ pending: stored }, 'delayed messages waiting')
     }, (err: unknown) => { options.logger.error({ err }, 'could not count delayed messages') })
+    await delayed.#rearm()
     return delayed
   }
 
@@ -93,23 +101,30 @@ export class DelayedMessages {
   /** Stores `message` to publish `delayMs` from now; resolves once it is on disk. */
   async accept (message: Omit<DelayedMessage, 'dueAt'>, delayMs: number): Promise<void> {
     const dueAt = this.#options.clock.now() + delayMs
-    this.#pending++
+    // Counted while being written, so concurrent publishes cannot overshoot maxPending.
+    this.#added++
     try {
       await this.#options.store.add({ ...message, dueAt })
     } catch (err) {
-      this.#pending--
+      this.#added--
       throw err
     }
     this.#accepted++
-    this.#pending--
-    this.added(dueAt)
+    this.#wake(dueAt)
   }
 
   /** Tells it that `count` messages due at `dueAt` were written by someone else (a schedule's tick). */
   added (dueAt: number, count = 1): void {
-    this.#pending += count
+    this.#added += count
+    this.#wake(dueAt)
+  }
+
+  #wake (dueAt: number): void {
     if (this.#closed) return
-    if (this.#nextDueAt === null || dueAt < this.#nextDueAt) this.#armAt(dueAt)
+    // A drain re-reads the earliest due time when it ends, perhaps before this
+    // write landed: have it look again rather than leave this one without a timer.
+    if (this.#draining !== null) this.#again = true
+    else if (this.#nextDueAt === null || dueAt < this.#nextDueAt) this.#armAt(dueAt)
   }
 
   stats (): DelayedStats {
@@ -182,7 +197,6 @@ export class DelayedMessages {
       await Promise.all(batch.map((message) => publish(message)))
       await store.remove(batch.map((m) => m.key))
       this.#fired += batch.length
-      this.#pending = Math.max(0, this.#pending - batch.length)
       const last = batch[batch.length - 1]
       if (last !== undefined) this.#lastLatenessMs = Math.max(0, clock.now() - last.dueAt)
       if (batch.length < batchSize) break
