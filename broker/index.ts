@@ -16,11 +16,11 @@ import { Scheduler, type SchedulerStats } from './scheduler/scheduler.js'
 import { PublishJournal } from './durability/publish-journal.js'
 import { listenTcp, type TcpListener } from './listeners/tcp.js'
 import { createLogger } from './logger.js'
-import { delayedDefaults, resolveBrokerOptions, type BrokerOptions } from './options.js'
+import { resolveBrokerOptions, type BrokerOptions } from './options.js'
 import { classifyOpenError, createPersistence } from './persistence/open-persistence.js'
 import type { LevelPersistence } from './persistence/level-persistence.js'
 import { LevelGroupStore } from './shared/level-group-store.js'
-import { isShareTopic, PREFETCH_TOPIC } from './shared/share-topic.js'
+import { isShareTopic, parseShareTopic, PREFETCH_TOPIC } from './shared/share-topic.js'
 import type { GroupStats } from './shared/shared-group.js'
 import { SharedSubscriptions } from './shared/shared-subscriptions.js'
 import { TaskSchemas } from '../client/task-schemas.js'
@@ -240,7 +240,7 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
         logger,
         tasks: () => tasks,
         delayed: () => delayed,
-        maxDelaySeconds: resolved.delayed.maxDelaySeconds ?? delayedDefaults.maxDelaySeconds,
+        maxDelaySeconds: resolved.delayed.maxDelaySeconds,
         isQos2Resend: (client, packet) => persistence.incomingGetPacket(client, packet).then(() => true, () => false)
       }),
       published (packet: AedesPublishPacket, client: Client | null, callback: (error?: Error | null) => void) {
@@ -264,7 +264,8 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
       authorizeSubscribe (_client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void) {
         // `$delayed/...` is a command, never a topic anything is published to:
         // SUBACK 0x80, so no one sees delayed messages before their time.
-        if (isDelayedTopic(sub.topic) || isDelayedTopic(sub.topic.replace(/^\$share\/[^/]*\//, ''))) {
+        const share = isShareTopic(sub.topic) ? parseShareTopic(sub.topic) : null
+        if (isDelayedTopic(typeof share === 'object' && share !== null ? share.filter : sub.topic)) {
           callback(null, null)
           return
         }
@@ -306,7 +307,7 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
       store: delayedStore,
       clock,
       logger,
-      maxPending: resolved.delayed.maxPending ?? delayedDefaults.maxPending,
+      maxPending: resolved.delayed.maxPending,
       publish: (m) => publishOn(aedes, { cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: false })
     })
     scheduler = await Scheduler.start({ store: persistence.store, delayedStore, delayed, schemas, clock, logger, fromConfig: resolved.schedules })

@@ -77,7 +77,9 @@ export interface TaskOptions {
 }
 
 type Optional = 'logger' | 'id' | 'clock'
-export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, Optional>> & Pick<BrokerOptions, Optional>
+export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, Optional | 'delayed'>> & Pick<BrokerOptions, Optional> & {
+  delayed: Required<DelayedOptions>
+}
 
 export const brokerDefaults: Readonly<Required<Omit<BrokerOptions, Optional>>> = Object.freeze({
   port: 1883,
@@ -98,7 +100,9 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 /** Applies defaults and refuses nonsense before anything is opened (STYLE.md 4). */
 export function resolveBrokerOptions (options: BrokerOptions): ResolvedBrokerOptions {
-  const resolved: ResolvedBrokerOptions = { ...brokerDefaults, ...stripUndefined(options) }
+  const merged = { ...brokerDefaults, ...stripUndefined(options) }
+  const delayed = { ...delayedDefaults, ...stripUndefined(merged.delayed) }
+  const resolved: ResolvedBrokerOptions = { ...merged, delayed }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
     throw new ConfigError('port', `must be an integer from 0 to 65535, got ${String(resolved.port)}`)
   }
@@ -118,14 +122,12 @@ export function resolveBrokerOptions (options: BrokerOptions): ResolvedBrokerOpt
     throw new ConfigError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(resolved.logLevel)}`)
   }
   validateSharedOptions(resolved.shared)
-  const delayed = { ...delayedDefaults, ...stripUndefined(resolved.delayed) }
   if (!Number.isFinite(delayed.maxDelaySeconds) || delayed.maxDelaySeconds <= 0) {
     throw new ConfigError('delayed.maxDelaySeconds', `must be a number of seconds > 0, got ${String(delayed.maxDelaySeconds)}`)
   }
   if (!Number.isInteger(delayed.maxPending) || delayed.maxPending < 0) {
     throw new ConfigError('delayed.maxPending', `must be an integer >= 0, got ${String(delayed.maxPending)}`)
   }
-  resolved.delayed = delayed
   if (!Array.isArray(resolved.schedules)) throw new ConfigError('schedules', 'must be an array of schedules')
   return resolved
 }

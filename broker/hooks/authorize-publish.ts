@@ -64,6 +64,11 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
       })
   }
 
+  /** The durable write of an ordinary publish: the journal, for a client's QoS 1 (the broker's own publishes are not journaled). */
+  function journaled (packet: PublishPacket, client: Client | null): Promise<void> {
+    return client === null ? Promise.resolve() : journal.record(packet)
+  }
+
   /** Rewrites a refused delayed publish into a dead letter: acknowledged, kept, counted, never silently dropped. */
   function refuseDelayed (packet: PublishPacket, client: Client | null, reason: Parameters<DelayedMessages['refused']>[0], message: string): void {
     const raw = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
@@ -113,7 +118,7 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
         packet.topic = target.topic
         packet.payload = target.payload
         packet.retain = target.retain ?? false
-        finish(packet, client, decision, client === null ? Promise.resolve() : journal.record(packet), callback)
+        finish(packet, client, decision, journaled(packet, client), callback)
         return
       }
     }
@@ -123,6 +128,6 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     // after a crash) is the rewritten packet: wrapped into an envelope,
     // dead-lettered or marked duplicate (docs/tasks.md).
     const decision = parts.tasks()?.inspect(packet, client?.id ?? null) ?? { action: 'pass' }
-    finish(packet, client, decision, client === null ? Promise.resolve() : journal.record(packet), callback)
+    finish(packet, client, decision, journaled(packet, client), callback)
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { FleetqError } from '../errors.js'
+import { ErrorCodes, ScheduleError } from '../errors.js'
 import type { Scheduler } from './scheduler.js'
 
 /**
@@ -49,12 +49,12 @@ export async function handleScheduleRequest (scheduler: Scheduler, clientId: str
       case 'list': result = scheduler.list(); break
       case 'get': result = scheduler.get(String(request['name'])); break
       case 'remove': await scheduler.remove(String(request['name'])); result = null; break
-      default: throw new FleetqError('FLEETQ_SCHEDULE_INVALID', `unknown schedule operation ${JSON.stringify(request.op)}: expected upsert, list, get or remove`)
+      default: throw new ScheduleError(ErrorCodes.SCHEDULE_INVALID, `unknown schedule operation ${JSON.stringify(request.op)}: expected upsert, list, get or remove`)
     }
     return { topic, reply: { id, ok: true, result } }
   } catch (err) {
     const e = err as Error & { code?: string, issues?: unknown[] }
-    const error: { code: string, message: string, issues?: unknown[] } = { code: e.code ?? 'FLEETQ_SCHEDULE_INVALID', message: e.message }
+    const error: { code: string, message: string, issues?: unknown[] } = { code: e.code ?? ErrorCodes.SCHEDULE_INVALID, message: e.message }
     if (Array.isArray(e.issues) && e.issues.length > 0) error.issues = e.issues
     return { topic, reply: { id, ok: false, error } }
   }

@@ -220,24 +220,19 @@ export class Scheduler {
     const { clock, delayed, delayedStore, logger } = this.#options
     const now = clock.now()
     const mode = entry.schedule.catchUp
+    // One bounded walk over the ticks due: what 'all' fires, and what the others skip.
+    const due = entry.cron.ticksBetween(entry.doneUntil, now, MAX_CATCH_UP_TICKS)
     let ticks: number[] = []
-    let missed = 0
     if (mode === 'all') {
-      const between = entry.cron.ticksBetween(entry.doneUntil, now, MAX_CATCH_UP_TICKS)
-      ticks = between.ticks
-      if (between.truncated) {
-        logger.warn({ schedule: entry.schedule.name, fired: ticks.length }, 'more missed ticks than MAX_CATCH_UP_TICKS; firing the oldest, skipping the rest')
-        missed = 1
-      }
+      ticks = due.ticks
+      if (due.truncated) logger.warn({ schedule: entry.schedule.name, fired: ticks.length }, 'more missed ticks than MAX_CATCH_UP_TICKS; firing the oldest, skipping the rest')
     } else if (!(starting && mode === 'none')) {
-      const latest = entry.cron.latestBetween(entry.doneUntil, now)
+      // Past the walk's bound the latest tick is found directly, not by walking to it.
+      const latest = due.truncated ? entry.cron.latestBetween(entry.doneUntil, now) : due.ticks.at(-1) ?? null
       if (latest !== null) ticks = [latest]
     }
-    if (ticks.length > 0 || mode !== 'all') {
-      // Count what is skipped, for stats and the log (bounded walk).
-      const all = entry.cron.ticksBetween(entry.doneUntil, now, MAX_CATCH_UP_TICKS)
-      missed += Math.max(0, all.ticks.length - ticks.length)
-    }
+    // At least this many: past MAX_CATCH_UP_TICKS the rest are not counted.
+    const missed = due.ticks.length - (mode === 'all' || !due.truncated ? ticks.length : 0) + (due.truncated ? 1 : 0)
     if (missed > 0) {
       this.#counters.skipped += missed
       if (starting) logger.info({ schedule: entry.schedule.name, catchUp: mode, firing: ticks.length, skipped: missed }, 'missed ticks while stopped')
