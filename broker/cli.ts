@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander'
 import type { Logger } from 'pino'
-import { CONFIG_ENV, loadBrokerConfig, SETTINGS, type BrokerFlags } from './config.js'
-import { ConfigError, FleetqError, ScheduleError } from './errors.js'
+import { CONFIG_ENV, loadBrokerConfig, SETTINGS, valueAt, type BrokerFlags } from './config.js'
+import { ConfigError, ErrorCodes, FleetqError, ScheduleError } from '../protocol/errors.js'
 import { createLogger } from './logger.js'
 import { brokerDefaults } from './options.js'
 
@@ -16,15 +16,17 @@ const EXIT_FAILED = 1
 const EXIT_USAGE = 2
 
 function envHelp (): string {
-  const rows = SETTINGS.map((s) => `  ${s.flag.padEnd(16)} ${s.env.padEnd(20)} ${s.key}`)
+  const flagWidth = Math.max(...SETTINGS.map((s) => s.flag.length)) + 2
+  const envWidth = Math.max(...SETTINGS.map((s) => s.env.length)) + 2
+  const rows = SETTINGS.map((s) => `  ${s.flag.padEnd(flagWidth)}${s.env.padEnd(envWidth)}${s.key}`)
   return [
     '',
     'Each setting, from strongest to weakest: flag, environment variable, config file key, default.',
-    `  ${'flag'.padEnd(16)} ${'environment'.padEnd(20)} config key`,
+    `  ${'flag'.padEnd(flagWidth)}${'environment'.padEnd(envWidth)}config key`,
     ...rows,
-    `  ${'--config'.padEnd(16)} ${CONFIG_ENV}`,
+    `  ${'--config'.padEnd(flagWidth)}${CONFIG_ENV}`,
     '',
-    'See docs/configuration.md.'
+    'The config file takes every setting (schemas/broker-config.schema.json); see docs/configuration.md.'
   ].join('\n')
 }
 
@@ -34,19 +36,20 @@ function buildProgram (): Command {
     .exitOverride()
     // One line on stderr per error, like the broker's own errors.
     .configureOutput({
-      outputError: (message, write) => write(`fleetq: ${message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`)
+      outputError: (message, write) => write(`fleetq: ${oneLine(message.replace(/^error: /, ''))}\n`)
     })
     .showSuggestionAfterError(true)
 
-  program.command('broker')
+  const broker = program.command('broker')
     .description('run the MQTT broker until SIGINT or SIGTERM')
-    .option('-p, --port <port>', `TCP port for MQTT, 0 for any free one (default ${brokerDefaults.port})`)
-    .option('--host <host>', `address to listen on (default ${brokerDefaults.host})`)
-    .option('-d, --data-dir <dir>', `LevelDB data directory (default ${brokerDefaults.dataDir})`)
-    .option('--persistence <kind>', `level or memory (default ${brokerDefaults.persistence})`)
-    .option('--max-queued <n>', `most messages queued per persistent-session client, 0 = unbounded (default ${brokerDefaults.maxQueuedPerClient})`)
-    .option('-c, --config <file>', 'JSON config file (schemas/broker-config.schema.json)')
-    .option('--log-level <level>', `fatal, error, warn, info, debug, trace or silent (default ${brokerDefaults.logLevel})`)
+  // One option per setting, its default read from the schema's defaults.
+  for (const setting of SETTINGS) {
+    const flags = `${setting.short === undefined ? '' : `${setting.short}, `}${setting.flag} ${setting.arg}`
+    const fallback = valueAt(brokerDefaults, setting.key)
+    broker.option(flags, fallback === undefined ? setting.help : `${setting.help} (default ${String(fallback)})`)
+  }
+  broker
+    .option('-c, --config <file>', 'JSON config file: every setting above and the rest (schemas/broker-config.schema.json)')
     .addHelpText('after', envHelp())
     .action(async (flags: BrokerFlags) => {
       process.exit(await runBroker(flags))
@@ -101,13 +104,20 @@ function onShutdownSignal (logger: Logger): Promise<void> {
 }
 
 function exitCodeFor (err: unknown): number {
-  // A refused config schedule is a configuration mistake too.
-  return err instanceof ConfigError || err instanceof ScheduleError ? EXIT_USAGE : EXIT_FAILED
+  // A refused config schedule or task schema is a configuration mistake too.
+  const usage = err instanceof ConfigError || err instanceof ScheduleError ||
+    (err instanceof FleetqError && err.code === ErrorCodes.SCHEMA_INVALID)
+  return usage ? EXIT_USAGE : EXIT_FAILED
 }
 
 function describe (err: unknown): string {
-  if (err instanceof FleetqError) return `${err.message} (${err.code})`
-  return err instanceof Error ? err.message : String(err)
+  if (err instanceof FleetqError) return `${oneLine(err.message)} (${err.code})`
+  return oneLine(err instanceof Error ? err.message : String(err))
+}
+
+/** Errors are one line on stderr, whatever a library put in its message. */
+function oneLine (message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').trim()
 }
 
 async function main (argv: string[]): Promise<void> {

@@ -2,60 +2,72 @@ import { existsSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import { ConfigError } from './errors.js'
-import type { DelayedOptions, LogLevel, PersistenceKind } from './options.js'
-import type { ScheduleInput } from './scheduler/schedule.js'
+import type { ErrorObject, ValidateFunction } from 'ajv'
+import { createAjv } from '../protocol/ajv.js'
+import { ConfigError } from '../protocol/errors.js'
+import type { BrokerConfig } from './generated/config-types.js'
 
-/** What a config file, the environment and flags can set; mirrors schemas/broker-config.schema.json. */
-export interface BrokerConfig {
-  port?: number
-  host?: string
-  dataDir?: string
-  persistence?: PersistenceKind
-  maxQueuedPerClient?: number
-  logLevel?: LogLevel
-  /** Config file only. */
-  delayed?: DelayedOptions
-  /** Config file only. */
-  schedules?: ScheduleInput[]
-}
+export type { BrokerConfig } from './generated/config-types.js'
 
-type SettingKey = Exclude<keyof BrokerConfig, 'delayed' | 'schedules'>
-/** Settings only a config file can hold (they are structured). */
-const FILE_ONLY_KEYS = ['delayed', 'schedules'] as const
-
-/** `fleetq broker` flag values as commander hands them over: strings, checked here. */
+/**
+ * `fleetq broker` flag values as commander hands them over, by its attribute
+ * name (`--max-queued` → `maxQueued`): strings, `true` for a bare boolean
+ * flag; checked here.
+ */
 export interface BrokerFlags {
-  port?: string
-  host?: string
-  dataDir?: string
-  persistence?: string
-  maxQueued?: string
-  logLevel?: string
   config?: string
+  [option: string]: string | boolean | undefined
 }
 
+/** A setting that a flag and an environment variable can set, besides the config file. */
 export interface Setting {
-  key: SettingKey
-  /** Property of {@link BrokerFlags} commander fills. */
-  option: keyof BrokerFlags
+  /** Its path in the config file (schemas/broker-config.schema.json), dotted. */
+  key: string
+  /** The long flag; commander's attribute for it is {@link flagAttribute}. */
   flag: string
+  /** A one-letter alias, if any. */
+  short?: string
+  /** What the flag's argument is called in `--help`. */
+  arg: string
   env: string
-  numeric: boolean
+  /** One line for `--help`; the schema's description is the full story. */
+  help: string
 }
 
-/** Every setting and the names it goes by; docs/configuration.md lists the same table. */
+/**
+ * The common settings, with the flag and variable each goes by; everything
+ * else is config-file only. Their type, range and default come from the
+ * schema. docs/configuration.md lists the same table.
+ */
 export const SETTINGS: readonly Setting[] = [
-  { key: 'port', option: 'port', flag: '--port', env: 'FLEETQ_PORT', numeric: true },
-  { key: 'host', option: 'host', flag: '--host', env: 'FLEETQ_HOST', numeric: false },
-  { key: 'dataDir', option: 'dataDir', flag: '--data-dir', env: 'FLEETQ_DATA_DIR', numeric: false },
-  { key: 'persistence', option: 'persistence', flag: '--persistence', env: 'FLEETQ_PERSISTENCE', numeric: false },
-  { key: 'maxQueuedPerClient', option: 'maxQueued', flag: '--max-queued', env: 'FLEETQ_MAX_QUEUED', numeric: true },
-  { key: 'logLevel', option: 'logLevel', flag: '--log-level', env: 'FLEETQ_LOG_LEVEL', numeric: false }
+  { key: 'port', flag: '--port', short: '-p', arg: '<port>', env: 'FLEETQ_PORT', help: 'TCP port for MQTT, 0 for any free one' },
+  { key: 'host', flag: '--host', arg: '<host>', env: 'FLEETQ_HOST', help: 'address to listen on' },
+  { key: 'dataDir', flag: '--data-dir', short: '-d', arg: '<dir>', env: 'FLEETQ_DATA_DIR', help: 'LevelDB data directory' },
+  { key: 'persistence', flag: '--persistence', arg: '<kind>', env: 'FLEETQ_PERSISTENCE', help: 'level or memory' },
+  { key: 'maxQueuedPerClient', flag: '--max-queued', arg: '<n>', env: 'FLEETQ_MAX_QUEUED', help: 'most messages queued per persistent-session client, 0 = unbounded' },
+  { key: 'logLevel', flag: '--log-level', arg: '<level>', env: 'FLEETQ_LOG_LEVEL', help: 'fatal, error, warn, info, debug, trace or silent' },
+  { key: 'tasks.schemasDir', flag: '--schemas-dir', arg: '<dir>', env: 'FLEETQ_SCHEMAS_DIR', help: 'folder of {type}.schema.json task schemas' },
+  { key: 'tasks.includeExamples', flag: '--include-examples', arg: '[bool]', env: 'FLEETQ_INCLUDE_EXAMPLES', help: 'also register the shipped example task types' },
+  { key: 'tasks.allowUnknownTypes', flag: '--allow-unknown-types', arg: '[bool]', env: 'FLEETQ_ALLOW_UNKNOWN_TYPES', help: 'accept tasks of types without a schema, unchecked' },
+  { key: 'tasks.maxPayloadBytes', flag: '--max-payload-bytes', arg: '<n>', env: 'FLEETQ_MAX_PAYLOAD_BYTES', help: 'largest task payload as JSON' },
+  { key: 'tasks.idempotencyWindowMs', flag: '--idempotency-window-ms', arg: '<ms>', env: 'FLEETQ_IDEMPOTENCY_WINDOW_MS', help: 'how long an idempotency key is remembered, 0 = off' },
+  { key: 'shared.defaults.strategy', flag: '--group-strategy', arg: '<name>', env: 'FLEETQ_GROUP_STRATEGY', help: 'least-inflight, round-robin, random or hash' },
+  { key: 'shared.defaults.prefetch', flag: '--group-prefetch', arg: '<n>', env: 'FLEETQ_GROUP_PREFETCH', help: 'unacknowledged messages per group member' },
+  { key: 'shared.defaults.ackTimeoutMs', flag: '--group-ack-timeout-ms', arg: '<ms>', env: 'FLEETQ_GROUP_ACK_TIMEOUT_MS', help: 'lease of a message held by a member' },
+  { key: 'shared.defaults.maxLength', flag: '--group-max-length', arg: '<n>', env: 'FLEETQ_GROUP_MAX_LENGTH', help: 'most messages waiting in a group' },
+  { key: 'delayed.maxDelaySeconds', flag: '--max-delay-seconds', arg: '<s>', env: 'FLEETQ_MAX_DELAY_SECONDS', help: 'longest $delayed/{seconds}/ accepted' },
+  { key: 'delayed.maxPending', flag: '--max-delayed', arg: '<n>', env: 'FLEETQ_MAX_DELAYED', help: 'most delayed messages waiting, 0 = unbounded' }
 ]
 
 export const CONFIG_ENV = 'FLEETQ_CONFIG'
+
+/** Config keys whose relative paths, in a config file, are taken from the file's directory. */
+const PATH_KEYS = ['dataDir', 'tasks.schemasDir']
+
+/** Commander's attribute for a long flag: `--max-queued` → `maxQueued`. */
+export function flagAttribute (setting: Setting): string {
+  return setting.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+}
 
 export interface LoadedConfig {
   /** Only what was set somewhere; createBroker fills in the defaults. */
@@ -66,17 +78,49 @@ export interface LoadedConfig {
 
 /**
  * Reads the config file (from `--config` or FLEETQ_CONFIG), the environment
- * and the flags, checks each against the schema, and merges them:
- * flags beat environment beat file beat defaults. Each error names the
- * setting as its source spells it (`port`, `FLEETQ_PORT`, `--port`).
+ * and the flags, checks each against the schema, and merges them setting by
+ * setting: flags beat environment beat file beat defaults. Each error names
+ * the setting as its source spells it (`tasks.schemasDir`,
+ * `FLEETQ_SCHEMAS_DIR`, `--schemas-dir`).
  */
 export async function loadBrokerConfig (flags: BrokerFlags, env: Record<string, string | undefined> = process.env): Promise<LoadedConfig> {
-  const configPath = nonEmpty(flags.config) ?? nonEmpty(env[CONFIG_ENV])
+  const configPath = nonEmpty(stringFlag(flags.config)) ?? nonEmpty(env[CONFIG_ENV])
   const configFile = configPath === undefined ? undefined : resolve(configPath)
   const fromFile = configFile === undefined ? {} : await readConfigFile(configFile)
   const fromEnv = fromStrings((s) => nonEmpty(env[s.env]), (s) => s.env)
-  const fromFlags = fromStrings((s) => flags[s.option], (s) => s.flag)
-  return { values: { ...fromFile, ...fromEnv, ...fromFlags }, configFile }
+  const fromFlags = fromStrings((s) => flags[flagAttribute(s)], (s) => s.flag)
+  return { values: mergeConfig(mergeConfig(fromFile, fromEnv), fromFlags), configFile }
+}
+
+/**
+ * `override` on top of `base`, setting by setting: objects are merged key by
+ * key, anything else (arrays included) replaces; undefined sets nothing.
+ */
+export function mergeConfig<T extends object> (base: T, override: object): T {
+  const result: Record<string, unknown> = { ...(base as Record<string, unknown>) }
+  for (const [key, value] of Object.entries(override)) {
+    if (value === undefined) continue
+    const current = result[key]
+    result[key] = isPlainObject(value) && isPlainObject(current) ? mergeConfig(current, value) : value
+  }
+  return result as T
+}
+
+/**
+ * Checks a whole configuration (a config file, or createBroker's options
+ * without the logger and clock) against schemas/broker-config.schema.json.
+ * The first problem becomes a ConfigError naming the setting by `nameOf`
+ * (its dotted path by default), with `where` appended.
+ */
+export function checkConfig (value: unknown, where = '', nameOf: (path: string) => string = (path) => path): BrokerConfig {
+  const validate = compiled()
+  if (validate(value)) {
+    const { $schema: _ignored, ...config } = value as BrokerConfig
+    return config
+  }
+  const error = validate.errors?.[0]
+  if (error === undefined) throw new ConfigError('config', `is invalid${where}`)
+  throw describeError(error, value, nameOf, where)
 }
 
 async function readConfigFile (path: string): Promise<BrokerConfig> {
@@ -93,99 +137,159 @@ async function readConfigFile (path: string): Promise<BrokerConfig> {
   } catch (cause) {
     throw new ConfigError('config', `${path} is not valid JSON: ${(cause as Error).message}`, { cause })
   }
-  const config = check(parsed, (key) => key, ` (in ${path})`)
-  // A relative dataDir means next to the config file, wherever the broker is started from.
-  if (config.dataDir !== undefined && !isAbsolute(config.dataDir)) {
-    config.dataDir = resolve(dirname(path), config.dataDir)
+  const config = checkConfig(parsed, ` (in ${path})`) as Record<string, unknown>
+  // A relative path means next to the config file, wherever the broker is started from.
+  for (const key of PATH_KEYS) {
+    const value = getPath(config, key)
+    if (typeof value === 'string' && !isAbsolute(value)) setPath(config, key, resolve(dirname(path), value))
   }
   return config
 }
 
 /** Builds a partial config from string values (env or flags), naming errors with `nameOf`. */
-function fromStrings (read: (s: Setting) => string | undefined, nameOf: (s: Setting) => string): BrokerConfig {
+function fromStrings (read: (s: Setting) => string | boolean | undefined, nameOf: (s: Setting) => string): BrokerConfig {
   const raw: Record<string, unknown> = {}
   for (const setting of SETTINGS) {
     const value = read(setting)
     if (value === undefined) continue
-    if (setting.numeric) {
-      if (!/^-?\d+$/.test(value.trim())) {
-        throw new ConfigError(nameOf(setting), `${expectation(setting.key)}, got ${JSON.stringify(value)}`)
-      }
-      raw[setting.key] = Number(value)
-    } else {
-      raw[setting.key] = value
+    setPath(raw, setting.key, parseString(setting, value, nameOf(setting)))
+  }
+  const byKey = new Map(SETTINGS.map((s) => [s.key, nameOf(s)]))
+  return checkConfig(raw, '', (key) => byKey.get(key) ?? key)
+}
+
+/** A flag or variable's text as the type its schema asks for; what cannot be read is left for the schema to refuse. */
+function parseString (setting: Setting, value: string | boolean, name: string): unknown {
+  if (typeof value === 'boolean') return value
+  const property = schemaAt(setting.key.split('.'))
+  const text = value.trim()
+  switch (property?.type) {
+    case 'integer':
+      if (!/^-?\d+$/.test(text)) throw new ConfigError(name, `${expectation(property)}, got ${JSON.stringify(value)}`)
+      return Number(text)
+    case 'number':
+      if (!/^-?\d+(\.\d+)?$/.test(text)) throw new ConfigError(name, `${expectation(property)}, got ${JSON.stringify(value)}`)
+      return Number(text)
+    case 'boolean': {
+      const bool = BOOLEANS[text.toLowerCase()]
+      if (bool === undefined) throw new ConfigError(name, `${expectation(property)}, got ${JSON.stringify(value)}`)
+      return bool
     }
+    default:
+      return value
   }
-  const byKey = new Map(SETTINGS.map((s) => [s.key as string, nameOf(s)]))
-  return check(raw, (key) => byKey.get(key) ?? key, '')
 }
 
-/** Validates against the schema; the first problem becomes a ConfigError. */
-function check (value: unknown, nameOf: (key: string) => string, where: string): BrokerConfig {
-  const validate = compiled()
-  if (validate(value)) {
-    const { $schema: _ignored, ...config } = value as BrokerConfig & { $schema?: string }
-    return config
-  }
-  const error = validate.errors?.[0]
-  if (error === undefined) throw new ConfigError('config', `is invalid${where}`)
-  throw describeError(error, value, nameOf, where)
-}
+const BOOLEANS: Record<string, boolean | undefined> = { true: true, false: false, 1: true, 0: false, yes: true, no: false }
 
-function describeError (error: ErrorObject, value: unknown, nameOf: (key: string) => string, where: string): ConfigError {
-  if (error.keyword === 'additionalProperties' && error.instancePath === '') {
+function describeError (error: ErrorObject, value: unknown, nameOf: (path: string) => string, where: string): ConfigError {
+  const path = error.instancePath === '' ? [] : error.instancePath.slice(1).split('/').map(unescapePointer)
+  if (error.keyword === 'additionalProperties') {
     const unknownKey = String((error.params as { additionalProperty: string }).additionalProperty)
-    const hint = suggest(unknownKey)
-    const known = [...SETTINGS.map((s) => s.key), ...FILE_ONLY_KEYS].join(', ')
-    return new ConfigError(unknownKey, `is not a known setting${hint === undefined ? ` (known: ${known})` : ` (did you mean "${hint}"?)`}${where}`)
+    const hint = suggest(path, unknownKey)
+    const known = Object.keys(schemaAt(path)?.properties ?? {}).filter((k) => k !== '$schema')
+    const detail = hint === undefined ? ` (known: ${known.join(', ')})` : ` (did you mean "${hint}"?)`
+    return new ConfigError(nameOf([...path, unknownKey].join('.')), `is not a known setting${detail}${where}`)
   }
-  if (error.instancePath === '') return new ConfigError('config', `must be a JSON object${where}`)
-  const path = error.instancePath.slice(1).split('/')
-  if (path.length > 1 || FILE_ONLY_KEYS.includes(path[0] as typeof FILE_ONLY_KEYS[number])) {
-    // Inside a structured setting: ajv's own words, at the dotted path.
-    const detail = error.keyword === 'additionalProperties'
-      ? `has an unknown field "${String((error.params as { additionalProperty: string }).additionalProperty)}"`
-      : error.keyword === 'enum' ? `must be one of ${((error.params as { allowedValues: unknown[] }).allowedValues).map((v) => JSON.stringify(v)).join(', ')}` : String(error.message)
-    return new ConfigError(path.join('.'), `${detail}${where}`)
+  if (error.keyword === 'required') {
+    const missing = String((error.params as { missingProperty: string }).missingProperty)
+    return new ConfigError(nameOf([...path, missing].join('.')), `is required${where}`)
   }
-  const key = error.instancePath.slice(1).split('/')[0] ?? ''
-  const got = (value as Record<string, unknown>)[key]
-  return new ConfigError(nameOf(key), `${expectation(key)}, got ${JSON.stringify(got)}${where}`)
+  if (path.length === 0) return new ConfigError('config', `must be a JSON object${where}`)
+  const property = schemaAt(path)
+  const detail = property === undefined ? String(error.message) : expectation(property)
+  return new ConfigError(nameOf(path.join('.')), `${detail}, got ${JSON.stringify(getPath(value, path))}${where}`)
 }
 
-interface PropertySchema {
+export interface PropertySchema {
   type?: string
+  description?: string
   enum?: unknown[]
   minimum?: number
   maximum?: number
+  exclusiveMinimum?: number
   minLength?: number
+  pattern?: string
+  $ref?: string
+  properties?: Record<string, PropertySchema>
+  additionalProperties?: boolean | PropertySchema
+  items?: PropertySchema
+}
+
+/** Patterns of the schema, in words. */
+const PATTERNS: Record<string, string> = {
+  '^[^+#]*/$': 'must end with "/" and have no wildcards'
 }
 
 /** "must be ..." from the schema itself, so the message cannot drift from the rule. */
-function expectation (key: string): string {
-  const property = schema().properties[key]
-  if (property === undefined) return 'is not a known setting'
+function expectation (property: PropertySchema): string {
   if (property.enum !== undefined) return `must be one of ${property.enum.map((v) => JSON.stringify(v)).join(', ')}`
-  if (property.type === 'integer') {
-    if (property.minimum !== undefined && property.maximum !== undefined) {
-      return `must be an integer from ${property.minimum} to ${property.maximum}`
-    }
-    return property.minimum !== undefined ? `must be an integer >= ${property.minimum}` : 'must be an integer'
+  switch (property.type) {
+    case 'integer':
+      if (property.minimum !== undefined && property.maximum !== undefined) {
+        return `must be an integer from ${property.minimum} to ${property.maximum}`
+      }
+      return property.minimum !== undefined ? `must be an integer >= ${property.minimum}` : 'must be an integer'
+    case 'number':
+      if (property.exclusiveMinimum !== undefined) return `must be a number > ${property.exclusiveMinimum}`
+      return property.minimum !== undefined ? `must be a number >= ${property.minimum}` : 'must be a number'
+    case 'string':
+      if (property.pattern !== undefined) return PATTERNS[property.pattern] ?? `must match ${property.pattern}`
+      return property.minLength !== undefined && property.minLength > 0 ? 'must be a non-empty string' : 'must be a string'
+    case 'boolean':
+      return 'must be true or false'
+    case 'object':
+      return 'must be an object'
+    case 'array':
+      return 'must be an array'
+    default:
+      return `must be of type ${String(property.type)}`
   }
-  if (property.type === 'string') return property.minLength !== undefined && property.minLength > 0 ? 'must be a non-empty string' : 'must be a string'
-  return `must be of type ${String(property.type)}`
 }
 
-/** The closest known key for a typo: same letters ignoring case and -/_, or within two edits. */
-function suggest (unknownKey: string): string | undefined {
+/** The schema of the value at `path` (property names and array indexes), $refs followed. */
+function schemaAt (path: readonly string[]): PropertySchema | undefined {
+  let node: PropertySchema | undefined = deref(schema())
+  for (const segment of path) {
+    if (node === undefined) return undefined
+    if (node.type === 'array') {
+      node = deref(node.items)
+    } else {
+      const additional: PropertySchema | undefined = typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined
+      node = deref(node.properties?.[segment] ?? additional)
+    }
+  }
+  return node
+}
+
+function deref (node: PropertySchema | undefined): PropertySchema | undefined {
+  const name = node?.$ref === undefined ? undefined : /^#\/definitions\/(.+)$/.exec(node.$ref)?.[1]
+  return name === undefined ? node : deref(schema().definitions[name])
+}
+
+/**
+ * The closest known setting for a typo, as its full path: a sibling key, or
+ * any setting by its key, flag or variable name (`schemas-dir` at the top
+ * level → `tasks.schemasDir`); same letters ignoring case and -/_, or within
+ * two edits.
+ */
+function suggest (parent: readonly string[], unknownKey: string): string | undefined {
   const norm = (s: string): string => s.toLowerCase().replace(/[-_]/g, '')
   const target = norm(unknownKey)
-  let best: { key: string, distance: number } | undefined
+  const candidates: Array<{ alias: string, key: string }> = []
+  for (const sibling of Object.keys(schemaAt(parent)?.properties ?? {})) {
+    candidates.push({ alias: sibling, key: [...parent, sibling].join('.') })
+  }
   for (const setting of SETTINGS) {
-    for (const alias of [setting.key, setting.option, setting.flag.slice(2), setting.env.slice('FLEETQ_'.length)]) {
-      const distance = editDistance(target, norm(alias))
-      if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key: setting.key, distance }
+    const last = setting.key.split('.').at(-1) ?? setting.key
+    for (const alias of [setting.key, last, flagAttribute(setting), setting.flag.slice(2), setting.env.slice('FLEETQ_'.length)]) {
+      candidates.push({ alias, key: setting.key })
     }
+  }
+  let best: { key: string, distance: number } | undefined
+  for (const { alias, key } of candidates) {
+    const distance = editDistance(target, norm(alias))
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key, distance }
   }
   return best?.key
 }
@@ -203,14 +307,49 @@ function editDistance (a: string, b: string): number {
   return previous[b.length] ?? 0
 }
 
+function getPath (value: unknown, path: string | readonly string[]): unknown {
+  let node = value
+  for (const segment of typeof path === 'string' ? path.split('.') : path) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = (node as Record<string, unknown>)[segment]
+  }
+  return node
+}
+
+function setPath (target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const segments = dotted.split('.')
+  const last = segments.pop() as string
+  let node = target
+  for (const segment of segments) {
+    const next = node[segment]
+    if (!isPlainObject(next)) node[segment] = {}
+    node = node[segment] as Record<string, unknown>
+  }
+  node[last] = value
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** RFC 6901. */
+function unescapePointer (segment: string): string {
+  return segment.replaceAll('~1', '/').replaceAll('~0', '~')
+}
+
+function stringFlag (value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined
+}
+
 function nonEmpty (value: string | undefined): string | undefined {
   // An empty variable (FLEETQ_PORT=) means unset, as in most shells' `${VAR:-default}`.
   return value === undefined || value === '' ? undefined : value
 }
 
-interface ConfigSchema {
+interface ConfigSchema extends PropertySchema {
   $id: string
-  properties: Record<string, PropertySchema | undefined>
+  properties: Record<string, PropertySchema>
+  definitions: Record<string, PropertySchema>
 }
 
 let cachedSchema: ConfigSchema | undefined
@@ -230,8 +369,18 @@ function schema (): ConfigSchema {
   return cachedSchema
 }
 
+/** A setting's schema by its dotted key ($refs followed), for the docs test. */
+export function settingSchema (key: string): PropertySchema | undefined {
+  return schemaAt(key.split('.'))
+}
+
+/** The value at a dotted key of a config object (`defaultOf` for the defaults). */
+export function valueAt (config: unknown, key: string): unknown {
+  return getPath(config, key)
+}
+
 function compiled (): ValidateFunction {
-  // Compiled once, on first use (STYLE.md 8).
-  cachedValidate ??= new Ajv({ allErrors: false }).compile(schema())
+  // Compiled once, on first use (STYLE.md 8); the first error is the one reported.
+  cachedValidate ??= createAjv({ allErrors: false }).compile(schema())
   return cachedValidate
 }

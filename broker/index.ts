@@ -9,9 +9,8 @@ import { createAuthorizePublish, isDelayedCarrier } from './hooks/authorize-publ
 import { systemClock } from './scheduler/clock.js'
 import { DelayedMessages, type DelayedStats } from './scheduler/delayed-messages.js'
 import { DelayedStore } from './scheduler/delayed-store.js'
-import { isDelayedTopic } from './scheduler/delayed-topic.js'
-import type { ScheduleInfo, ScheduleInput } from './scheduler/schedule.js'
-import { handleScheduleRequest, SCHEDULE_REQUEST_TOPIC } from './scheduler/schedule-api.js'
+import type { ScheduleInfo, ScheduleInput } from '../protocol/schedules.js'
+import { handleScheduleRequest } from './scheduler/schedule-api.js'
 import { Scheduler, type SchedulerStats } from './scheduler/scheduler.js'
 import { PublishJournal } from './durability/publish-journal.js'
 import { listenTcp, type TcpListener } from './listeners/tcp.js'
@@ -20,26 +19,28 @@ import { resolveBrokerOptions, type BrokerOptions } from './options.js'
 import { classifyOpenError, createPersistence } from './persistence/open-persistence.js'
 import type { LevelPersistence } from './persistence/level-persistence.js'
 import { LevelGroupStore } from './shared/level-group-store.js'
-import { isShareTopic, parseShareTopic, PREFETCH_TOPIC } from './shared/share-topic.js'
+import { DEAD_LETTER_GROUP, isDelayedTopic, isShareTopic, parseShareTopic, PREFETCH_TOPIC, SCHEDULE_REQUEST_TOPIC, taskShareFilter } from '../protocol/topics.js'
 import type { GroupStats } from './shared/shared-group.js'
 import { SharedSubscriptions } from './shared/shared-subscriptions.js'
-import { TaskSchemas } from '../client/task-schemas.js'
+import { TaskSchemas } from '../protocol/schema-registry.js'
 import { TaskGate, type TaskGateStats } from './tasks/task-gate.js'
 
 export type { BrokerOptions, DelayedOptions, LogLevel, PersistenceKind, TaskOptions } from './options.js'
 export type { DelayedStats, DelayedRefusal } from './scheduler/delayed-messages.js'
 export type { SchedulerStats } from './scheduler/scheduler.js'
-export type { CatchUp, ScheduleInfo, ScheduleInput } from './scheduler/schedule.js'
+export type { CatchUp, ScheduleInfo, ScheduleInput } from '../protocol/schedules.js'
 export { ManualClock, type Clock } from './scheduler/clock.js'
-export { delayedTopic, DELAYED_PREFIX } from './scheduler/delayed-topic.js'
-export { DELAYED_DEAD_LETTER_TOPIC } from './hooks/authorize-publish.js'
-export { SCHEDULE_REQUEST_TOPIC, REPLIES_PREFIX } from './scheduler/schedule-api.js'
+export {
+  delayedTopic, DELAYED_PREFIX, DELAYED_DEAD_LETTER_TOPIC, DEAD_LETTER_GROUP, SCHEDULE_REQUEST_TOPIC, REPLIES_PREFIX, PREFETCH_TOPIC,
+  taskTopic, taskShareFilter, resultTopic, deadLetterTopic
+} from '../protocol/topics.js'
+export { envelopeDefaults } from '../protocol/envelope.js'
+export type { GateDeadLetter, GateDeadLetterReason } from '../protocol/messages.js'
 export type { TaskGateStats } from './tasks/task-gate.js'
 export type { DispatchStrategy, GroupOptions, OverflowPolicy, SharedSubscriptionOptions } from './shared/group-options.js'
 export type { GroupCounters, GroupStats, MemberStats } from './shared/shared-group.js'
-export { PREFETCH_TOPIC } from './shared/share-topic.js'
 export { brokerDefaults } from './options.js'
-export * from './errors.js'
+export * from '../protocol/errors.js'
 
 export interface BrokerEvents {
   /** A message was not queued for `clientId`: its queue is at `maxQueuedPerClient`. */
@@ -87,9 +88,6 @@ interface BrokerParts {
   scheduler: Scheduler
   logger: Logger
 }
-
-/** Dead letters are kept in this durable group until someone takes them: subscribe to `$share/dead-letters/$fleetq/dead/+`. */
-export const DEAD_LETTER_GROUP = '$share/dead-letters/$fleetq/dead/+'
 
 /** A running fleetq broker. Create it with {@link createBroker}. */
 export class Broker extends EventEmitter<BrokerEvents> {
@@ -301,7 +299,7 @@ export async function createBroker (options: BrokerOptions = {}): Promise<Broker
     // are tasks submitted before their first worker: each known task type
     // has its default group, `$share/{type}/tasks/{type}` (docs/tasks.md).
     await shared.prepare(DEAD_LETTER_GROUP)
-    for (const type of schemas.types()) await shared.prepare(`$share/${type}/tasks/${type}`)
+    for (const type of schemas.types()) await shared.prepare(taskShareFilter(type, type))
     const delayedStore = new DelayedStore(persistence.store)
     delayed = await DelayedMessages.start({
       store: delayedStore,

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
-import { ClientErrorCodes, FleetqClientError } from './errors.js'
-import type { SubmitOptions } from './envelope.js'
+import { ErrorCodes, FleetqClientError } from '../protocol/errors.js'
+import { subscribeOrRefuse } from './suback.js'
+import type { SubmitOptions } from './submit-options.js'
 import { toMessage, type Message } from './message.js'
 import { Producer, type PayloadOf, type TaskHandle } from './producer.js'
 import { topicWithDelay } from './delay.js'
 import { Schedules } from './schedules.js'
-import type { TaskSchemas } from './task-schemas.js'
-import { matchTopic } from './topics.js'
+import type { TaskSchemas } from '../protocol/schema-registry.js'
+import { matchTopic } from '../protocol/topics.js'
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -76,6 +77,10 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly schedules: Schedules
   #schemas: Promise<TaskSchemas> | null
   #closed: Promise<void> | null = null
+  /** Workers made on this client: close() closes them before the connection. */
+  readonly #workers = new Set<{ close (): Promise<void> }>()
+  /** Set once the workers are closed: from then on nothing may be published. */
+  #ending = false
 
   /** @internal use {@link connect} */
   constructor (raw: MqttClient, url: string, options: IClientOptions & { clientId: string }, schemas?: TaskSchemas) {
@@ -114,12 +119,13 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /** Publishes a Buffer or string; resolves once sent (QoS 0) or acknowledged (QoS 1 and 2). */
   async publish (topic: string, payload: Buffer | string, options: PublishOptions = {}): Promise<void> {
-    if (this.#closed !== null) throw closedError()
+    // Open while close() waits for the workers: they publish their results here.
+    if (this.#ending) throw closedError()
     const sent = topicWithDelay(topic, options.delay)
     try {
       await this.#mqtt.publishAsync(sent, payload, { qos: options.qos ?? 0, retain: options.retain ?? false })
     } catch (err) {
-      throw new FleetqClientError(ClientErrorCodes.PUBLISH_FAILED, `publish to "${topic}" failed: ${(err as Error).message}`, { cause: err })
+      throw new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `publish to "${topic}" failed: ${(err as Error).message}`, { cause: err })
     }
   }
 
@@ -178,9 +184,17 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.#producer.task(id)
   }
 
-  /** Disconnects; rejects pending results. Idempotent. */
+  /**
+   * Closes the workers made on this client (each as `worker.close()` does:
+   * running tasks finish and are acknowledged), then disconnects and rejects
+   * pending results. Idempotent.
+   */
   close (): Promise<void> {
     this.#closed ??= (async () => {
+      // The workers publish results, retries and dead letters on this
+      // connection: they finish before it goes, or a result would be lost.
+      await Promise.allSettled([...this.#workers].map((worker) => worker.close()))
+      this.#ending = true
       this.#producer.close()
       this.schedules.close()
       this.#routes.clear()
@@ -194,6 +208,17 @@ export class Client extends EventEmitter<ClientEvents> {
     return this.#loadSchemas()
   }
 
+  /** @internal registers a worker made on this client; refused once the client is closing. */
+  addWorker (worker: { close (): Promise<void> }): void {
+    if (this.#closed !== null) throw closedError()
+    this.#workers.add(worker)
+  }
+
+  /** @internal a worker that finished closing. */
+  removeWorker (worker: { close (): Promise<void> }): void {
+    this.#workers.delete(worker)
+  }
+
   /** @internal opens another connection to the same broker with the same credentials (worker slots). */
   openConnection (overrides: IClientOptions): MqttClient {
     return withNoDelay(mqtt.connect(this.#url, { ...this.#options, ...overrides, protocolVersion: 4 }))
@@ -205,7 +230,7 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   #loadSchemas (): Promise<TaskSchemas> {
-    this.#schemas ??= import('./task-schemas.js').then(({ TaskSchemas }) => TaskSchemas.load()).catch((err: unknown) => {
+    this.#schemas ??= import('../protocol/schema-registry.js').then(({ TaskSchemas }) => TaskSchemas.load()).catch((err: unknown) => {
       this.#schemas = null
       throw err
     })
@@ -213,15 +238,7 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   async #sendSubscribe (filter: string, qos: 0 | 1 | 2): Promise<void> {
-    let granted
-    try {
-      granted = await this.#mqtt.subscribeAsync(filter, { qos })
-    } catch (err) {
-      throw new FleetqClientError(ClientErrorCodes.SUBSCRIBE_FAILED, `subscribe to "${filter}" failed: ${(err as Error).message}`, { cause: err })
-    }
-    if (granted.some((g) => g.qos === 128)) {
-      throw new FleetqClientError(ClientErrorCodes.SUBSCRIBE_FAILED, `the broker refused the subscription to "${filter}"`)
-    }
+    await subscribeOrRefuse(() => this.#mqtt.subscribeAsync(filter, { qos }), filter)
   }
 
   #dispatch (packet: IPublishPacket): void {
@@ -246,7 +263,7 @@ export class Client extends EventEmitter<ClientEvents> {
  * connection fails. Later losses reconnect every `reconnectPeriod` ms.
  */
 export async function connect (url: string, options: ConnectOptions = {}): Promise<Client> {
-  const fail = (message: string): never => { throw new FleetqClientError(ClientErrorCodes.CONNECT_FAILED, message) }
+  const fail = (message: string): never => { throw new FleetqClientError(ErrorCodes.CONNECT_FAILED, message) }
   if (options.clientId !== undefined && (options.clientId === '' || options.clientId.includes('/') || /[+#]/.test(options.clientId))) {
     // The client id is a level of its result topic.
     fail(`clientId must be non-empty and contain no "/", "+" or "#", got "${options.clientId}"`)
@@ -283,7 +300,7 @@ export async function connect (url: string, options: ConnectOptions = {}): Promi
     })
   } catch (err) {
     await raw.endAsync(true).catch(() => undefined)
-    throw new FleetqClientError(ClientErrorCodes.CONNECT_FAILED, `could not connect to ${url}: ${(err as Error).message}`, { cause: err })
+    throw new FleetqClientError(ErrorCodes.CONNECT_FAILED, `could not connect to ${url}: ${(err as Error).message}`, { cause: err })
   }
   return client
 }
@@ -302,5 +319,5 @@ function withNoDelay (raw: MqttClient): MqttClient {
 }
 
 function closedError (): FleetqClientError {
-  return new FleetqClientError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed')
+  return new FleetqClientError(ErrorCodes.CLIENT_CLOSED, 'the client is closed')
 }

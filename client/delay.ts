@@ -1,5 +1,5 @@
-import { delayedTopic } from '../broker/scheduler/delayed-topic.js'
-import { ClientErrorCodes, FleetqClientError } from './errors.js'
+import { ErrorCodes, FleetqClientError } from '../protocol/errors.js'
+import { delayedTopic } from '../protocol/topics.js'
 
 /**
  * The topic that makes the broker publish to `topic` after `delayMs`
@@ -10,7 +10,7 @@ import { ClientErrorCodes, FleetqClientError } from './errors.js'
 export function topicWithDelay (topic: string, delayMs: number | undefined): string {
   if (delayMs === undefined || delayMs === 0) return topic
   if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
-    throw new FleetqClientError(ClientErrorCodes.DELAY_INVALID, `delay must be a number of milliseconds >= 0, got ${String(delayMs)}`)
+    throw new FleetqClientError(ErrorCodes.DELAY_INVALID, `delay must be a number of milliseconds >= 0, got ${String(delayMs)}`)
   }
   return delayedTopic(delayMs, topic)
 }

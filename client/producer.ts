@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events'
-import type { TaskPayloads } from './generated/task-types.js'
-import type { TaskSchemas } from './task-schemas.js'
-import { buildEnvelope, checkSubmitOptions, type SubmitOptions } from './envelope.js'
-import { ClientErrorCodes, FleetqClientError, TaskFailedError, TaskValidationError } from './errors.js'
+import { buildEnvelope, envelopeDefaults } from '../protocol/envelope.js'
+import { ErrorCodes, FleetqClientError, TaskFailedError, TaskValidationError } from '../protocol/errors.js'
+import type { TaskPayloads } from '../protocol/generated/task-types.js'
+import type { TaskResultMessage } from '../protocol/messages.js'
+import { PendingReplies } from '../protocol/request-reply.js'
+import type { TaskSchemas } from '../protocol/schema-registry.js'
+import { resultFilter, taskTopic } from '../protocol/topics.js'
 import type { Message } from './message.js'
-import type { TaskResultMessage } from './messages.js'
-import { resultFilter, taskTopic } from './topics.js'
+import { checkSubmitOptions, type SubmitOptions } from './submit-options.js'
 
 /** The payload type of a task type: checked for the shipped types, `unknown` for types registered at run time. */
 export type PayloadOf<T extends string> = T extends keyof TaskPayloads ? TaskPayloads[T] : unknown
@@ -48,25 +50,21 @@ export interface ProducerHost {
   subscribeRoute (filter: string): Promise<void>
 }
 
-interface Pending {
-  handle: TaskHandle
-  resolve (value: unknown): void
-  reject (err: Error): void
-}
-
 /** Results that arrived for no handle of this process (a persistent session's backlog), until claimed with task(id). */
 const MAX_UNCLAIMED = 10_000
 
 /** submit() and result tracking for one client. */
 export class Producer {
   readonly #host: ProducerHost
-  readonly #pending = new Map<string, Pending>()
+  /** Results awaited, by task id (request/reply: protocol/request-reply.ts). */
+  readonly #results: PendingReplies<unknown>
+  readonly #handles = new Map<string, TaskHandle>()
   readonly #unclaimed = new Map<string, TaskResultMessage>()
-  #subscribed: Promise<void> | null = null
   #closed = false
 
   constructor (host: ProducerHost) {
     this.#host = host
+    this.#results = new PendingReplies(() => host.subscribeRoute(this.resultFilter))
   }
 
   get resultFilter (): string {
@@ -79,24 +77,32 @@ export class Producer {
     const schemas = await this.#host.schemas()
     // Throws TaskValidationError (or UnknownTaskTypeError) before anything is sent.
     schemas.assertPayload(type, payload)
-    const envelope = buildEnvelope(type, payload, this.#host.clientId, options)
+    const envelope = buildEnvelope({
+      type,
+      payload,
+      producer: this.#host.clientId,
+      maxAttempts: options.maxAttempts,
+      timeoutMs: options.timeout,
+      backoff: options.backoff ?? envelopeDefaults.backoff,
+      idempotencyKey: options.idempotencyKey
+    })
     const envelopeIssues = schemas.validateEnvelope(envelope)
     if (envelopeIssues.length > 0) throw new TaskValidationError(type, envelopeIssues)
     const handle = this.#track(envelope.id)
     try {
-      await this.#subscribeResults()
+      await this.#results.subscribed()
       await this.#host.publishJson(taskTopic(type), envelope, { qos: 1, delay: options.delay ?? 0 })
     } catch (err) {
-      this.#pending.delete(envelope.id)
-      throw err instanceof FleetqClientError ? err : new FleetqClientError(ClientErrorCodes.PUBLISH_FAILED, `submit: could not publish the ${type} task: ${(err as Error).message}`, { cause: err })
+      this.#forget(envelope.id)
+      throw err instanceof FleetqClientError ? err : new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `submit: could not publish the ${type} task: ${(err as Error).message}`, { cause: err })
     }
     return handle
   }
 
   /** A handle for a task submitted earlier, possibly by a previous process with the same client id and a persistent session. */
   task (id: string): TaskHandle {
-    const existing = this.#pending.get(id)
-    if (existing !== undefined) return existing.handle
+    const existing = this.#handles.get(id)
+    if (existing !== undefined) return existing
     if (this.#closed) return new TaskHandle(id, Promise.reject(closedError()))
     const handle = this.#track(id)
     const early = this.#unclaimed.get(id)
@@ -104,7 +110,7 @@ export class Producer {
       this.#unclaimed.delete(id)
       this.#settle(early)
     } else {
-      this.#subscribeResults().catch((err: unknown) => this.#pending.get(id)?.reject(err as Error))
+      this.#results.subscribed().catch((err: unknown) => { this.#fail(id, err as Error) })
     }
     return handle
   }
@@ -118,7 +124,7 @@ export class Producer {
       return
     }
     if (typeof result?.id !== 'string' || message.params[0] !== result.id) return
-    if (this.#pending.has(result.id)) {
+    if (this.#handles.has(result.id)) {
       this.#settle(result)
     } else if (result.status !== 'progress') {
       this.#unclaimed.set(result.id, result)
@@ -128,42 +134,40 @@ export class Producer {
 
   close (): void {
     this.#closed = true
-    const err = closedError()
-    for (const pending of this.#pending.values()) pending.reject(err)
-    this.#pending.clear()
+    this.#results.rejectAll(closedError())
+    this.#handles.clear()
   }
 
   #track (id: string): TaskHandle {
-    let resolve!: (value: unknown) => void
-    let reject!: (err: Error) => void
-    const result = new Promise<unknown>((res, rej) => { resolve = res; reject = rej })
-    const handle = new TaskHandle(id, result)
-    this.#pending.set(id, { handle, resolve, reject })
+    const handle = new TaskHandle(id, this.#results.wait(id))
+    this.#handles.set(id, handle)
     return handle
   }
 
+  #forget (id: string): void {
+    this.#handles.delete(id)
+    this.#results.reject(id, closedError())
+  }
+
+  #fail (id: string, err: Error): void {
+    this.#handles.delete(id)
+    this.#results.reject(id, err)
+  }
+
   #settle (result: TaskResultMessage): void {
-    const pending = this.#pending.get(result.id)
-    if (pending === undefined) return
+    const handle = this.#handles.get(result.id)
+    if (handle === undefined) return
     if (result.status === 'progress') {
-      if (typeof result.progress === 'number') pending.handle.emit('progress', result.progress)
+      if (typeof result.progress === 'number') handle.emit('progress', result.progress)
       return
     }
     // The first final result wins: a task redelivered after a lost worker may report twice.
-    this.#pending.delete(result.id)
-    if (result.status === 'completed') pending.resolve(result.result)
-    else pending.reject(new TaskFailedError(result.id, result.error ?? 'task failed', result.attempts))
-  }
-
-  #subscribeResults (): Promise<void> {
-    this.#subscribed ??= this.#host.subscribeRoute(this.resultFilter).catch((err: unknown) => {
-      this.#subscribed = null
-      throw err
-    })
-    return this.#subscribed
+    this.#handles.delete(result.id)
+    if (result.status === 'completed') this.#results.resolve(result.id, result.result)
+    else this.#results.reject(result.id, new TaskFailedError(result.id, result.error ?? 'task failed', result.attempts))
   }
 }
 
 function closedError (): FleetqClientError {
-  return new FleetqClientError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed')
+  return new FleetqClientError(ErrorCodes.CLIENT_CLOSED, 'the client is closed')
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { ScheduleError, type ErrorCodes } from '../broker/errors.js'
-import { REPLIES_PREFIX, SCHEDULE_REQUEST_TOPIC, type ScheduleReply } from '../broker/scheduler/schedule-api.js'
-import type { ScheduleInfo, ScheduleInput } from '../broker/scheduler/schedule.js'
-import { ClientErrorCodes, FleetqClientError } from './errors.js'
+import { ErrorCodes, FleetqClientError, ScheduleError, type ScheduleErrorCode } from '../protocol/errors.js'
+import { PendingReplies, type Reply } from '../protocol/request-reply.js'
+import type { ScheduleInfo, ScheduleInput, ScheduleRequest } from '../protocol/schedules.js'
+import { replyFilter, SCHEDULE_REQUEST_TOPIC } from '../protocol/topics.js'
 import type { Message } from './message.js'
 
 export interface SchedulesHost {
@@ -12,35 +12,31 @@ export interface SchedulesHost {
   subscribeRoute (filter: string): Promise<void>
 }
 
-interface Waiting {
-  resolve (value: unknown): void
-  reject (err: Error): void
-  timer: NodeJS.Timeout
-}
-
 /** How long a schedule request waits for the broker's reply. */
 export const SCHEDULE_REQUEST_TIMEOUT_MS = 10_000
+
+type RequestBody = ScheduleRequest extends infer R ? R extends ScheduleRequest ? Omit<R, 'id'> : never : never
 
 /**
  * Periodic schedules kept by the broker (`client.schedules`): requests go to
  * `$fleetq/schedules/request`, replies come back on
- * `$fleetq/replies/{clientId}/{requestId}`. A schedule the broker refuses
- * rejects with the broker's ScheduleError code (FLEETQ_CRON_INVALID,
- * FLEETQ_TIMEZONE_INVALID, FLEETQ_SCHEDULE_INVALID with `issues`,
- * FLEETQ_SCHEDULE_NOT_FOUND).
+ * `$fleetq/replies/{clientId}/{requestId}` (protocol/request-reply.ts). A
+ * schedule the broker refuses rejects with the broker's ScheduleError code
+ * (FLEETQ_CRON_INVALID, FLEETQ_TIMEZONE_INVALID, FLEETQ_SCHEDULE_INVALID with
+ * `issues`, FLEETQ_SCHEDULE_NOT_FOUND).
  */
 export class Schedules {
   readonly #host: SchedulesHost
-  readonly #waiting = new Map<string, Waiting>()
-  #subscribed: Promise<void> | null = null
+  readonly #replies: PendingReplies<unknown>
   #closed = false
 
   constructor (host: SchedulesHost) {
     this.#host = host
+    this.#replies = new PendingReplies(() => host.subscribeRoute(this.replyFilter))
   }
 
   get replyFilter (): string {
-    return `${REPLIES_PREFIX}${this.#host.clientId}/+`
+    return replyFilter(this.#host.clientId)
   }
 
   /** Creates or replaces the schedule named `schedule.name`; resolves with it, `nextRunAt` included. */
@@ -62,54 +58,37 @@ export class Schedules {
 
   /** @internal a message on the reply filter */
   onReply (message: Message): void {
-    let reply: ScheduleReply
+    let reply: Reply
     try {
-      reply = message.json<ScheduleReply>()
+      reply = message.json<Reply>()
     } catch {
       return
     }
-    const waiting = this.#waiting.get(reply.id)
-    if (waiting === undefined) return // a reply to an earlier process with this client id
-    this.#waiting.delete(reply.id)
-    clearTimeout(waiting.timer)
+    if (reply === null || typeof reply !== 'object' || typeof reply.id !== 'string') return
     if (reply.ok) {
-      waiting.resolve(reply.result)
+      this.#replies.resolve(reply.id, reply.result)
     } else {
-      waiting.reject(new ScheduleError(reply.error.code as typeof ErrorCodes.SCHEDULE_INVALID, reply.error.message,
-        { issues: (reply.error.issues ?? []) as Array<{ path: string, message: string }> }))
+      this.#replies.reject(reply.id, new ScheduleError(reply.error.code as ScheduleErrorCode, reply.error.message, { issues: reply.error.issues ?? [] }))
     }
   }
 
   close (): void {
     this.#closed = true
-    for (const [id, waiting] of this.#waiting) {
-      clearTimeout(waiting.timer)
-      waiting.reject(new FleetqClientError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed'))
-      this.#waiting.delete(id)
-    }
+    this.#replies.rejectAll(new FleetqClientError(ErrorCodes.CLIENT_CLOSED, 'the client is closed'))
   }
 
-  async #request (body: Record<string, unknown>): Promise<unknown> {
-    if (this.#closed) throw new FleetqClientError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed')
-    this.#subscribed ??= this.#host.subscribeRoute(this.replyFilter).catch((err: unknown) => {
-      this.#subscribed = null
-      throw err
-    })
-    await this.#subscribed
+  async #request (body: RequestBody): Promise<unknown> {
+    if (this.#closed) throw new FleetqClientError(ErrorCodes.CLIENT_CLOSED, 'the client is closed')
+    await this.#replies.subscribed()
     const id = randomUUID()
-    const reply = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id)
-        reject(new FleetqClientError(ClientErrorCodes.REQUEST_TIMEOUT, `no reply to the schedules ${String(body['op'])} request within ${SCHEDULE_REQUEST_TIMEOUT_MS} ms: is the broker fleetq?`))
-      }, SCHEDULE_REQUEST_TIMEOUT_MS)
-      this.#waiting.set(id, { resolve, reject, timer })
+    const reply = this.#replies.wait(id, {
+      ms: SCHEDULE_REQUEST_TIMEOUT_MS,
+      error: () => new FleetqClientError(ErrorCodes.REQUEST_TIMEOUT, `no reply to the schedules ${body.op} request within ${SCHEDULE_REQUEST_TIMEOUT_MS} ms: is the broker fleetq?`)
     })
     try {
       await this.#host.publishJson(SCHEDULE_REQUEST_TOPIC, { id, ...body }, { qos: 1 })
     } catch (err) {
-      const waiting = this.#waiting.get(id)
-      if (waiting !== undefined) clearTimeout(waiting.timer)
-      this.#waiting.delete(id)
+      this.#replies.reject(id, err as Error)
       reply.catch(() => undefined)
       throw err
     }

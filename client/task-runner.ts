@@ -1,12 +1,12 @@
 import type { IPublishPacket } from 'mqtt'
-import type { TaskEnvelope } from './generated/task-types.js'
-import type { TaskSchemas } from './task-schemas.js'
+import type { TaskEnvelope } from '../protocol/generated/task-types.js'
+import type { TaskSchemas } from '../protocol/schema-registry.js'
 import type { Client } from './client.js'
-import { computeBackoff, defaultBackoff } from './backoff.js'
-import { errorMessage, nextAttempt, truncate } from './envelope.js'
-import { TaskTimeoutError, UnrecoverableError, type ValidationIssue } from './errors.js'
-import type { DeadLetter, DeadLetterReason, TaskResultMessage } from './messages.js'
-import { deadLetterTopic, RESULTS_PREFIX, taskTopic } from './topics.js'
+import { computeBackoff } from '../protocol/backoff.js'
+import { envelopeDefaults, errorMessage, nextAttempt, truncateError } from '../protocol/envelope.js'
+import { TaskTimeoutError, UnrecoverableError, type ValidationIssue } from '../protocol/errors.js'
+import type { DeadLetter, DeadLetterReason, TaskResultMessage } from '../protocol/messages.js'
+import { deadLetterTopic, RESULTS_PREFIX, taskTopic } from '../protocol/topics.js'
 import type { Delivery, Outcome } from './worker-slot.js'
 
 /** What a handler gets besides the payload. */
@@ -138,7 +138,7 @@ export class TaskRunner {
       const reason: DeadLetterReason = unrecoverable ? 'unrecoverable' : error instanceof TaskTimeoutError ? 'timeout' : 'failed'
       return this.#deadLetter(delivery, envelope, reason, error.message, envelope.attempt)
     }
-    const delayMs = computeBackoff(envelope.backoff ?? defaultBackoff, envelope.attempt)
+    const delayMs = computeBackoff(envelope.backoff ?? envelopeDefaults.backoff, envelope.attempt)
     this.#hooks.emit('retrying', { envelope, nextAttempt: envelope.attempt + 1, delayMs, error })
     // The broker keeps the retry until its time ($delayed, issue 5), so the
     // worker's slot is free at once. It is stored (PUBACKed) before the
@@ -150,7 +150,7 @@ export class TaskRunner {
 
   async #deadLetter (delivery: Delivery, envelope: unknown, reason: DeadLetterReason, error: string, attempts: number, issues?: ValidationIssue[]): Promise<Outcome> {
     if (delivery.stale()) return 'hold'
-    const deadLetter: DeadLetter = { reason, taskType: this.#type, error: truncate(error), attempts, envelope, at: new Date().toISOString() }
+    const deadLetter: DeadLetter = { reason, taskType: this.#type, error: truncateError(error), attempts, envelope, at: new Date().toISOString() }
     if (issues !== undefined) deadLetter.issues = issues
     await this.#client.publishJson(deadLetterTopic(this.#type), deadLetter, { qos: 1 })
     if (isReplyable(envelope)) {

@@ -1,5 +1,6 @@
 import type { IPublishPacket, MqttClient } from 'mqtt'
-import { PREFETCH_TOPIC } from './topics.js'
+import { PREFETCH_TOPIC } from '../protocol/topics.js'
+import { subscribeOrRefuse } from './suback.js'
 
 /** What a slot tells the task runner about the delivery it is working on. */
 export interface Delivery {
@@ -99,8 +100,7 @@ export class WorkerSlot {
   // subscription are set again after each reconnection (resubscribe is off).
   async #join (): Promise<void> {
     await this.#conn.publishAsync(PREFETCH_TOPIC, JSON.stringify({ prefetch: 1, group: this.#group }), { qos: 1 })
-    const granted = await this.#conn.subscribeAsync(this.#filter, { qos: 1 })
-    if (granted.some((g) => g.qos === 128)) throw new Error(`the broker refused the subscription to "${this.#filter}"`)
+    await subscribeOrRefuse(() => this.#conn.subscribeAsync(this.#filter, { qos: 1 }), this.#filter)
   }
 
   #handle (packet: IPublishPacket, callback: (err?: Error) => void): void {

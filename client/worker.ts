@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Client } from './client.js'
-import { ClientErrorCodes, FleetqClientError, UnknownTaskTypeError } from './errors.js'
+import { ErrorCodes, FleetqClientError, UnknownTaskTypeError } from '../protocol/errors.js'
 import type { PayloadOf } from './producer.js'
 import { TaskRunner, type RunnerEvents, type TaskHandler } from './task-runner.js'
-import { isTopicLevel, taskShareFilter } from './topics.js'
+import { isTopicLevel, taskShareFilter } from '../protocol/topics.js'
 import { WorkerSlot } from './worker-slot.js'
 
 /** Options of {@link createWorker}. */
@@ -43,12 +43,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly group: string
   readonly #slots: WorkerSlot[] = []
   #closed: Promise<void> | null = null
+  #isClosed = false
+  readonly #onClosed: () => void
 
   /** @internal use {@link createWorker} */
-  constructor (type: string, group: string) {
+  constructor (type: string, group: string, onClosed: () => void = () => undefined) {
     super()
     this.type = type
     this.group = group
+    this.#onClosed = onClosed
+  }
+
+  /** True once close() has finished: every connection of the worker is closed. */
+  get closed (): boolean {
+    return this.#isClosed
   }
 
   /** Tasks running now. */
@@ -65,6 +73,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#closed ??= (async () => {
       const deadline = Date.now() + (options.timeoutMs ?? defaults.closeTimeoutMs)
       await Promise.allSettled(this.#slots.map((slot) => slot.close(deadline)))
+      this.#isClosed = true
+      this.#onClosed()
     })()
     return this.#closed
   }
@@ -103,7 +113,7 @@ export async function createWorker<T extends string, R = unknown> (
   handler: TaskHandler<PayloadOf<T>, R>,
   options: WorkerOptions = {}
 ): Promise<Worker> {
-  const fail = (message: string): never => { throw new FleetqClientError(ClientErrorCodes.SUBSCRIBE_FAILED, `createWorker: ${message}`) }
+  const fail = (message: string): never => { throw new FleetqClientError(ErrorCodes.WORKER_OPTIONS_INVALID, `createWorker: ${message}`) }
   if (!isTopicLevel(type)) fail(`the task type must be one topic level without wildcards, got "${type}"`)
   const group = options.group ?? type
   if (!isTopicLevel(group)) fail(`group must be one topic level without wildcards, got "${group}"`)
@@ -120,7 +130,9 @@ export async function createWorker<T extends string, R = unknown> (
     if (err instanceof UnknownTaskTypeError) throw err
   }
 
-  const worker = new Worker(type, group)
+  const worker = new Worker(type, group, () => client.removeWorker(worker))
+  // Before any connection opens: a closed client refuses (FLEETQ_CLIENT_CLOSED).
+  client.addWorker(worker)
   const runner = new TaskRunner(client, type, handler as TaskHandler, schemas, maxDeliveries, {
     emit: (event, ...args) => worker.emitSafe(event, ...args)
   })
@@ -135,7 +147,9 @@ export async function createWorker<T extends string, R = unknown> (
     await worker.ready()
   } catch (err) {
     await worker.close({ timeoutMs: 0 })
-    throw new FleetqClientError(ClientErrorCodes.CONNECT_FAILED, `createWorker: could not connect and subscribe to "${filter}": ${(err as Error).message}`, { cause: err })
+    // A SUBACK 0x80 keeps its own code; anything else is a connection that did not come up.
+    const code = err instanceof FleetqClientError && err.code === ErrorCodes.SUBSCRIBE_REFUSED ? ErrorCodes.SUBSCRIBE_REFUSED : ErrorCodes.CONNECT_FAILED
+    throw new FleetqClientError(code, `createWorker: could not connect and subscribe to "${filter}": ${(err as Error).message}`, { cause: err })
   }
   return worker
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadBrokerConfig } from '../broker/config.js'
-import { ConfigError } from '../broker/errors.js'
+import { ConfigError } from '../protocol/errors.js'
 import { runCli, startCliBroker, userLines, type RunningBroker } from './helpers/cli-process.js'
 import { startBroker } from './helpers/start-broker.js'
 

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import {
-  ClientErrorCodes, connect, createWorker, FleetqClientError, TaskValidationError, UnknownTaskTypeError,
+  ErrorCodes, connect, createWorker, FleetqClientError, TaskValidationError, UnknownTaskTypeError,
   type Client, type Message, type TaskEnvelope, type Worker
 } from '../client/index.js'
-import { matchTopic } from '../client/topics.js'
+import { matchTopic } from '../protocol/topics.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
 import { testSchemas } from './helpers/task-schemas.js'
 import { connectCollecting, type Received } from './helpers/connect.js'
@@ -97,7 +97,7 @@ describe('client: connect, publish, subscribe', () => {
     const port = b.port
     await b.close()
     b = undefined
-    await expect(connect(`mqtt://127.0.0.1:${port}`, { connectTimeout: 2000 })).rejects.toMatchObject({ code: ClientErrorCodes.CONNECT_FAILED })
+    await expect(connect(`mqtt://127.0.0.1:${port}`, { connectTimeout: 2000 })).rejects.toMatchObject({ code: ErrorCodes.CONNECT_FAILED })
     await expect(connect('mqtt://127.0.0.1:1', { clientId: 'a/b' })).rejects.toThrow(/clientId/)
 
     b = await startBroker()
@@ -106,8 +106,17 @@ describe('client: connect, publish, subscribe', () => {
     expect(c.close()).toBe(first)
     await first
     expect(c.connected).toBe(false)
-    await expect(c.publish('x', 'y')).rejects.toMatchObject({ code: ClientErrorCodes.CLIENT_CLOSED })
+    await expect(c.publish('x', 'y')).rejects.toMatchObject({ code: ErrorCodes.CLIENT_CLOSED })
     await expect(c.subscribe('x', () => undefined)).rejects.toBeInstanceOf(FleetqClientError)
+  })
+
+  it('a subscription the broker refuses (SUBACK 0x80) fails with FLEETQ_SUBSCRIBE_REFUSED', async () => {
+    b = await startBroker()
+    const c = await client()
+    // `$delayed/...` is a command, never a topic: the broker grants it 0x80.
+    await expect(c.subscribe('$delayed/1/x', () => undefined)).rejects.toMatchObject({ code: ErrorCodes.SUBSCRIBE_REFUSED })
+    // the connection stays up and usable [MQTT-3.9.3]
+    await expect(c.publish(uniqueTopic('ok'), 'y', { qos: 1 })).resolves.toBeUndefined()
   })
 
   it('reconnects after the broker restarts and keeps its subscriptions (events: offline, reconnect, connect)', async () => {
@@ -137,17 +146,17 @@ describe('client: connect, publish, subscribe', () => {
     const bad = { imageUrl: 'not a url', width: 0, extra: true } as unknown as typeof thumb
     const err = await producer.submit('thumbnail', bad).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TaskValidationError)
-    expect(err).toMatchObject({ code: ClientErrorCodes.PAYLOAD_INVALID, taskType: 'thumbnail' })
+    expect(err).toMatchObject({ code: ErrorCodes.PAYLOAD_INVALID, taskType: 'thumbnail' })
     const issues = (err as TaskValidationError).issues
     expect(issues.map((i) => i.keyword).sort()).toEqual(expect.arrayContaining(['additionalProperties', 'format', 'minimum', 'required']))
     expect(issues.find((i) => i.keyword === 'format')!.path).toBe('/imageUrl')
     expect(issues.find((i) => i.keyword === 'minimum')!.path).toBe('/width')
 
     await expect(producer.submit('no-such-type', {})).rejects.toBeInstanceOf(UnknownTaskTypeError)
-    await expect(producer.submit('thumbnail', thumb, { delay: -1 })).rejects.toMatchObject({ code: ClientErrorCodes.DELAY_INVALID, message: expect.stringMatching(/delay/) })
-    await expect(producer.submit('thumbnail', thumb, { delay: Number.NaN })).rejects.toMatchObject({ code: ClientErrorCodes.DELAY_INVALID })
-    await expect(producer.submit('thumbnail', thumb, { maxAttempts: 0 })).rejects.toThrow(/maxAttempts/)
-    await expect(producer.submit('thumbnail', thumb, { backoff: { type: 'linear' as 'fixed', delayMs: 1 } })).rejects.toThrow(/backoff.type/)
+    await expect(producer.submit('thumbnail', thumb, { delay: -1 })).rejects.toMatchObject({ code: ErrorCodes.DELAY_INVALID, message: expect.stringMatching(/delay/) })
+    await expect(producer.submit('thumbnail', thumb, { delay: Number.NaN })).rejects.toMatchObject({ code: ErrorCodes.DELAY_INVALID })
+    await expect(producer.submit('thumbnail', thumb, { maxAttempts: 0 })).rejects.toMatchObject({ code: ErrorCodes.SUBMIT_OPTIONS_INVALID, message: expect.stringMatching(/maxAttempts/) })
+    await expect(producer.submit('thumbnail', thumb, { backoff: { type: 'linear' as 'fixed', delayMs: 1 } })).rejects.toMatchObject({ code: ErrorCodes.BACKOFF_INVALID, message: expect.stringMatching(/backoff.type/) })
     // only the one valid submission below reaches the task topic
     await producer.submit('thumbnail', thumb)
     await waitUntil(() => seen.length === 1, 'the valid task')
@@ -206,7 +215,7 @@ describe('client: connect, publish, subscribe', () => {
     const handle = await producer.submit('thumbnail', thumb)
     await waitUntil(() => started, 'the task to start')
     await producer.close()
-    await expect(handle.result()).rejects.toMatchObject({ code: ClientErrorCodes.CLIENT_CLOSED })
+    await expect(handle.result()).rejects.toMatchObject({ code: ErrorCodes.CLIENT_CLOSED })
     release.resolve()
     await completed
 

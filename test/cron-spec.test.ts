@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ErrorCodes, ScheduleError } from '../broker/errors.js'
+import { ErrorCodes, ScheduleError } from '../protocol/errors.js'
 import { compileCron, type CronSpec } from '../broker/scheduler/cron-spec.js'
 
 // Fixed instants only: nothing here reads the clock (compileCron's "never fires" check aside).

@@ -1,16 +1,16 @@
 import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import type { TaskEnvelope, TaskPayloads, TaskType, ThumbnailPayload } from '../client/generated/task-types.js'
-import { TaskSchemas } from '../client/task-schemas.js'
+import type { TaskEnvelope, TaskPayloads, TaskType, ThumbnailPayload } from '../protocol/generated/task-types.js'
+import { TaskSchemas } from '../protocol/schema-registry.js'
 import { paths, pascalCase, renderTaskTypes } from '../scripts/task-types.js'
 
-describe('client/generated/task-types.ts', () => {
+describe('protocol/generated/task-types.ts', () => {
   // As Fastify checks its generated validators: the file must be what the
   // generator makes from schemas/ now.
   it('is up to date with schemas/ (run npm run gen:types)', async () => {
     const expected = await renderTaskTypes()
     const actual = await readFile(paths.output, 'utf8')
-    expect(actual, 'client/generated/task-types.ts is stale: run npm run gen:types').toBe(expected)
+    expect(actual, 'protocol/generated/task-types.ts is stale: run npm run gen:types').toBe(expected)
   })
 
   it('has one entry in TaskPayloads per shipped task type', async () => {

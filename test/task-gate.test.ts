@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import type { TaskEnvelope } from '../client/generated/task-types.js'
-import { TaskSchemas } from '../client/task-schemas.js'
+import type { TaskEnvelope } from '../protocol/generated/task-types.js'
+import { TaskSchemas } from '../protocol/schema-registry.js'
 import { openLevelStore, openMemoryStore, prefixRange, type KeyValueStore } from '../broker/persistence/store.js'
-import type { GateDeadLetter } from '../broker/tasks/dead-letter.js'
+import type { GateDeadLetter } from '../protocol/messages.js'
 import { TaskGate, type GatePacket, type TaskGateOptions } from '../broker/tasks/task-gate.js'
 
 const logger = pino({ level: 'silent' })

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { ClientErrorCodes, FleetqClientError, TaskValidationError, UnknownTaskTypeError, type ValidationIssue } from '../client/errors.js'
-import { TaskSchemas } from '../client/task-schemas.js'
+import { ErrorCodes, FleetqError, TaskValidationError, UnknownTaskTypeError, type ValidationIssue } from '../protocol/errors.js'
+import { TaskSchemas } from '../protocol/schema-registry.js'
 
 const thumbnail = { imageUrl: 'https://img.example.com/cat.jpg', width: 320, height: 240, format: 'webp' }
 const report = {
@@ -116,7 +116,7 @@ describe('shipped schemas', () => {
     }
     expect(error).toBeInstanceOf(TaskValidationError)
     const validation = error as TaskValidationError
-    expect(validation.code).toBe(ClientErrorCodes.PAYLOAD_INVALID)
+    expect(validation.code).toBe(ErrorCodes.PAYLOAD_INVALID)
     expect(validation.taskType).toBe('thumbnail')
     expect(brief(validation.issues)).toEqual([['/width', 'type']])
     expect(validation.message).toContain('/width must be integer')
@@ -124,7 +124,7 @@ describe('shipped schemas', () => {
 
   it('refuses unknown task types', () => {
     expect(() => schemas.validatePayload('transcode', {})).toThrow(UnknownTaskTypeError)
-    expect(() => schemas.assertPayload('transcode', {})).toThrow(expect.objectContaining({ code: ClientErrorCodes.UNKNOWN_TASK_TYPE }))
+    expect(() => schemas.assertPayload('transcode', {})).toThrow(expect.objectContaining({ code: ErrorCodes.UNKNOWN_TASK_TYPE }))
   })
 
   it('validates the envelope', () => {
@@ -169,7 +169,7 @@ describe('options', () => {
   })
 
   it('fails early on a nonsense maxPayloadBytes', async () => {
-    await expect(TaskSchemas.load({ maxPayloadBytes: 0 })).rejects.toThrow(/maxPayloadBytes/)
+    await expect(TaskSchemas.load({ maxPayloadBytes: 0 })).rejects.toMatchObject({ code: ErrorCodes.SCHEMA_OPTIONS_INVALID, message: expect.stringMatching(/maxPayloadBytes/) })
   })
 })
 
@@ -202,13 +202,13 @@ describe('user schemas', () => {
     const { $id: _id, ...noId } = resize
     const dir = await tempDir({ 'resize.schema.json': noId })
     const error = await TaskSchemas.load({ dir }).catch((err: unknown) => err)
-    expect(error).toBeInstanceOf(FleetqClientError)
-    expect(error).toMatchObject({ code: ClientErrorCodes.SCHEMA_INVALID })
+    expect(error).toBeInstanceOf(FleetqError)
+    expect(error).toMatchObject({ code: ErrorCodes.SCHEMA_INVALID })
     expect((error as Error).message).toContain(join(dir, 'resize.schema.json'))
     expect((error as Error).message).toContain('no $id')
 
     const schemas = await TaskSchemas.load()
-    expect(() => schemas.register('resize', noId)).toThrow(expect.objectContaining({ code: ClientErrorCodes.SCHEMA_INVALID }))
+    expect(() => schemas.register('resize', noId)).toThrow(expect.objectContaining({ code: ErrorCodes.SCHEMA_INVALID }))
   })
 
   it('refuses a schema that does not compile, with ajv\'s message, and takes the fixed one after', async () => {
@@ -216,7 +216,7 @@ describe('user schemas', () => {
     // strict mode: an unknown keyword is a typo, not an extension
     expect(() => schemas.register('resize', { ...resize, properties: { scale: { type: 'number', minimun: 0 } } }))
       .toThrow(/schema of "resize": strict mode: unknown keyword: "minimun"/)
-    expect(() => schemas.register('bad', { $id: 'urn:test:bad', type: 'objekt' })).toThrow(expect.objectContaining({ code: ClientErrorCodes.SCHEMA_INVALID }))
+    expect(() => schemas.register('bad', { $id: 'urn:test:bad', type: 'objekt' })).toThrow(expect.objectContaining({ code: ErrorCodes.SCHEMA_INVALID }))
     expect(schemas.has('resize')).toBe(false)
     schemas.register('resize', resize)
     expect(schemas.has('resize')).toBe(true)
@@ -239,6 +239,6 @@ describe('user schemas', () => {
 
   it('refuses a directory that cannot be read', async () => {
     await expect(TaskSchemas.load({ dir: join(tmpdir(), 'fleetq-no-such-dir') })).rejects
-      .toThrow(expect.objectContaining({ code: ClientErrorCodes.SCHEMA_INVALID }))
+      .toThrow(expect.objectContaining({ code: ErrorCodes.SCHEMA_INVALID }))
   })
 })

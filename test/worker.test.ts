@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MqttClient } from 'mqtt'
 import {
-  ClientErrorCodes, computeBackoff, connect, createWorker, TaskFailedError, TaskTimeoutError, UnknownTaskTypeError, UnrecoverableError,
+  ErrorCodes, computeBackoff, connect, createWorker, TaskFailedError, TaskTimeoutError, UnknownTaskTypeError, UnrecoverableError,
   type Client, type DeadLetter, type TaskEnvelope, type Worker
 } from '../client/index.js'
 import { startBroker, type TestBroker } from './helpers/start-broker.js'
@@ -136,7 +136,7 @@ describe('Worker', () => {
     const handle = await producer.submit('thumbnail', thumb(2), { maxAttempts: 3, backoff: { type: 'fixed', delayMs: 5 } })
     const err = await handle.result().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TaskFailedError)
-    expect(err).toMatchObject({ code: ClientErrorCodes.TASK_FAILED, taskId: handle.id, attempts: 3, message: 'always broken' })
+    expect(err).toMatchObject({ code: ErrorCodes.TASK_FAILED, taskId: handle.id, attempts: 3, message: 'always broken' })
     expect(runs).toBe(3)
     await waitUntil(() => dead.length === 1, 'the dead letter')
     const letter = JSON.parse(dead[0]!.payload) as DeadLetter
@@ -181,7 +181,7 @@ describe('Worker', () => {
     expect(attempts).toBe(2)
     expect(reasons).toHaveLength(2)
     expect(reasons[0]).toBeInstanceOf(TaskTimeoutError)
-    expect(reasons[0]).toMatchObject({ code: ClientErrorCodes.TASK_TIMEOUT, timeoutMs: 100 })
+    expect(reasons[0]).toMatchObject({ code: ErrorCodes.TASK_TIMEOUT, timeoutMs: 100 })
     await waitUntil(() => dead.length === 1, 'the dead letter')
     expect(JSON.parse(dead[0]!.payload)).toMatchObject({ reason: 'timeout', attempts: 2 })
   })
@@ -312,8 +312,8 @@ describe('Worker', () => {
     b = await startBroker()
     const c = await client()
     await expect(createWorker(c, 'no-such-type', () => undefined)).rejects.toBeInstanceOf(UnknownTaskTypeError)
-    await expect(createWorker(c, 'thumbnail', () => undefined, { concurrency: 0 })).rejects.toThrow(/concurrency/)
-    await expect(createWorker(c, 'tasks/x', () => undefined)).rejects.toThrow(/one topic level/)
+    await expect(createWorker(c, 'thumbnail', () => undefined, { concurrency: 0 })).rejects.toMatchObject({ code: ErrorCodes.WORKER_OPTIONS_INVALID, message: expect.stringMatching(/concurrency/) })
+    await expect(createWorker(c, 'tasks/x', () => undefined)).rejects.toMatchObject({ code: ErrorCodes.WORKER_OPTIONS_INVALID, message: expect.stringMatching(/one topic level/) })
   })
 
   it('idempotency key: two submissions with the same key run once', async () => {
@@ -326,5 +326,43 @@ describe('Worker', () => {
     await expect(first.result()).resolves.toBe('ok')
     await expectNothingFor(300, () => runs.length > 1, 'a second execution of the same idempotency key')
     expect(runs).toEqual([first.id])
+  })
+
+  it('client.close() closes its workers first: the running task\'s result is published and acknowledged, nothing goes out on a closed connection', async () => {
+    b = await startBroker()
+    const release = deferred()
+    const started: string[] = []
+    const completed: string[] = []
+    const errors: Error[] = []
+    const workerClient = await client()
+    workerClient.on('error', (err) => errors.push(err))
+    const w = await createWorker(workerClient, 'thumbnail', async (_p, ctx) => {
+      started.push(ctx.id)
+      await release.promise
+      return 'finished while closing'
+    })
+    w.on('error', (err) => errors.push(err))
+    w.on('completed', (e) => completed.push(e.envelope.id))
+    const producer = await client()
+    const h = await producer.submit('thumbnail', thumb(8))
+    await waitUntil(() => started.length === 1, 'the task to start')
+
+    const closing = workerClient.close()
+    expect(w.closed).toBe(false)
+    release.resolve()
+    await closing
+    expect(w.closed).toBe(true)
+    expect(w.running).toBe(0)
+    // the result went out on the worker client's connection before it closed
+    await expect(h.result()).resolves.toBe('finished while closing')
+    expect(completed).toEqual([h.id])
+    expect(errors).toEqual([])
+    // acknowledged, not handed back to the queue
+    const group = (): { depth: number, inflight: number } | undefined => b!.broker.stats().sharedGroups.find((g) => g.group === 'thumbnail')
+    await waitUntil(() => group()?.inflight === 0, 'the task acknowledged or taken back')
+    expect(group()).toMatchObject({ depth: 0, inflight: 0 })
+    expect(started).toEqual([h.id])
+    // a closed client makes no new worker
+    await expect(createWorker(workerClient, 'thumbnail', () => 'late')).rejects.toMatchObject({ code: ErrorCodes.CLIENT_CLOSED })
   })
 })

@@ -1,6 +1,5 @@
 import type { Client } from 'aedes'
-import { isShareTopic } from '../shared/share-topic.js'
-import { topicMatches } from './topic-match.js'
+import { isShareTopic, topicMatches } from '../../protocol/topics.js'
 
 type Deliver = (packet: { topic: string, qos: number }, cb: () => void) => void
 interface SubscriptionRecord { qos: number }

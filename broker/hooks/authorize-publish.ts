@@ -2,13 +2,9 @@ import type { Client, PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
 import type { PublishJournal } from '../durability/publish-journal.js'
 import type { DelayedMessages } from '../scheduler/delayed-messages.js'
-import { isDelayedTopic, parseDelayedTopic } from '../scheduler/delayed-topic.js'
-import { isShareTopic } from '../shared/share-topic.js'
+import { DELAYED_DEAD_LETTER_TOPIC, isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../protocol/topics.js'
 import { deadLetterRecord } from '../tasks/dead-letter.js'
 import type { GateDecision, TaskGate } from '../tasks/task-gate.js'
-
-/** Where refused `$delayed/...` publishes are kept, in the durable dead-letter group. */
-export const DELAYED_DEAD_LETTER_TOPIC = '$fleetq/dead/$delayed'
 
 const DELAYED_CARRIER = Symbol('fleetq.delayedCarrier')
 
@@ -45,7 +41,7 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
 
   function accessError (client: Client | null, topic: string): Error | null {
     // Aedes's default: clients may not publish to $SYS/ topics.
-    if (client !== null && topic.startsWith('$SYS/')) return new Error('$SYS/ topic is reserved')
+    if (client !== null && topic.startsWith(SYS_PREFIX)) return new Error('$SYS/ topic is reserved')
     // A $share/ name is a subscription, never a topic (MQTT 5 §4.8.2).
     if (isShareTopic(topic)) return new Error('cannot publish to a $share/ topic')
     return null

@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { ErrorCodes, ListenError } from '../errors.js'
+import { ErrorCodes, ListenError } from '../../protocol/errors.js'
 
 export interface TcpListener {
   readonly server: Server

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs'
 import { access, mkdir } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { DataDirError, ErrorCodes, PersistenceError } from '../errors.js'
+import { DataDirError, ErrorCodes, PersistenceError } from '../../protocol/errors.js'
 import type { ResolvedBrokerOptions } from '../options.js'
 import { LevelPersistence } from './level-persistence.js'
 import { openLevelStore, openMemoryStore, type KeyValueStore } from './store.js'

@@ -1,5 +1,5 @@
 import { Cron } from 'croner'
-import { ErrorCodes, ScheduleError } from '../errors.js'
+import { ErrorCodes, ScheduleError } from '../../protocol/errors.js'
 
 /**
  * Cron tick times for the durable scheduler, computed by croner 11 in a named time zone.

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import type { Clock, Timer } from './clock.js'
 import type { DelayedMessage, DelayedStore, StoredDelayed } from './delayed-store.js'
-import type { DelayedTopicRefusal } from './delayed-topic.js'
+import type { DelayedTopicRefusal } from '../../protocol/delayed-topic.js'
 
 export type DelayedRefusal = DelayedTopicRefusal | 'too-many-pending'
 

@@ -1,43 +1,28 @@
 import type { Logger } from 'pino'
-import { ErrorCodes, ScheduleError } from '../errors.js'
+import { ErrorCodes, ScheduleError, type ValidationIssue } from '../../protocol/errors.js'
+import { isRequestId, type Reply, type ReplyError } from '../../protocol/request-reply.js'
+import type { ScheduleRequest } from '../../protocol/schedules.js'
+import { isTopicLevel, replyTopic } from '../../protocol/topics.js'
 import type { Scheduler } from './scheduler.js'
 
 /**
  * Schedules over MQTT, for the client library (`client.schedules`): a client
- * publishes `{ id, op, ... }` to {@link SCHEDULE_REQUEST_TOPIC} and gets
- * `{ id, ok, result | error }` on `$fleetq/replies/{its client id}/{id}`,
- * per client so an ACL can protect it with `%c`.
+ * publishes `{ id, op, ... }` to `$fleetq/schedules/request` and gets
+ * `{ id, ok, result | error }` on `$fleetq/replies/{its client id}/{id}`
+ * (protocol/request-reply.ts).
  */
-export const SCHEDULE_REQUEST_TOPIC = '$fleetq/schedules/request'
-export const REPLIES_PREFIX = '$fleetq/replies/'
-
-export type ScheduleRequest =
-  | { id: string, op: 'upsert', schedule: unknown }
-  | { id: string, op: 'list' }
-  | { id: string, op: 'get', name: string }
-  | { id: string, op: 'remove', name: string }
-
-export type ScheduleReply =
-  | { id: string, ok: true, result: unknown }
-  | { id: string, ok: false, error: { code: string, message: string, issues?: unknown[] } }
-
-export function replyTopic (clientId: string, requestId: string): string {
-  return `${REPLIES_PREFIX}${clientId}/${requestId}`
-}
-
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
-
-/** Runs one request; resolves with the reply topic and body, or null when there is no one to reply to. */
-export async function handleScheduleRequest (scheduler: Scheduler, clientId: string, payload: Buffer, logger: Logger): Promise<{ topic: string, reply: ScheduleReply } | null> {
-  let request: Partial<ScheduleRequest> & Record<string, unknown>
+export async function handleScheduleRequest (scheduler: Scheduler, clientId: string, payload: Buffer, logger: Logger): Promise<{ topic: string, reply: Reply } | null> {
+  let parsed: unknown
   try {
-    request = JSON.parse(payload.toString('utf8')) as typeof request
+    parsed = JSON.parse(payload.toString('utf8'))
   } catch {
     logger.warn({ clientId }, 'schedule request is not JSON; no id to reply to')
     return null
   }
+  // Valid JSON of another shape (null, a number, an array) is refused like bad JSON.
+  const request = (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {}) as Partial<ScheduleRequest> & Record<string, unknown>
   const id = request.id
-  if (typeof id !== 'string' || !REQUEST_ID.test(id) || /[/+#]/.test(clientId) || clientId === '') {
+  if (!isRequestId(id) || !isTopicLevel(clientId)) {
     logger.warn({ clientId, id }, 'schedule request without a usable id or client id; cannot reply')
     return null
   }
@@ -53,8 +38,8 @@ export async function handleScheduleRequest (scheduler: Scheduler, clientId: str
     }
     return { topic, reply: { id, ok: true, result } }
   } catch (err) {
-    const e = err as Error & { code?: string, issues?: unknown[] }
-    const error: { code: string, message: string, issues?: unknown[] } = { code: e.code ?? ErrorCodes.SCHEDULE_INVALID, message: e.message }
+    const e = err as Error & { code?: string, issues?: ValidationIssue[] }
+    const error: ReplyError = { code: e.code ?? ErrorCodes.SCHEDULE_INVALID, message: e.message }
     if (Array.isArray(e.issues) && e.issues.length > 0) error.issues = e.issues
     return { topic, reply: { id, ok: false, error } }
   }

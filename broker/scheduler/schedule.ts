@@ -1,52 +1,9 @@
-import { randomUUID } from 'node:crypto'
-import type { TaskEnvelope } from '../../client/generated/task-types.js'
-import type { TaskSchemas } from '../../client/task-schemas.js'
-import { ErrorCodes, ScheduleError } from '../errors.js'
+import { buildEnvelope } from '../../protocol/envelope.js'
+import { ErrorCodes, ScheduleError, type ValidationIssue } from '../../protocol/errors.js'
+import type { CatchUp, Schedule } from '../../protocol/schedules.js'
+import { isTaskTypeName, type TaskSchemas } from '../../protocol/schema-registry.js'
+import { isDelayedTopic, isShareTopic, SYS_PREFIX, taskTopic } from '../../protocol/topics.js'
 import { compileCron, type CompiledCron } from './cron-spec.js'
-
-/** What missed ticks do when the broker starts after downtime (issue 5). */
-export type CatchUp = 'none' | 'last' | 'all'
-
-/** A periodic publish or task, as given in the config file or to `schedules.upsert()`. */
-export interface ScheduleInput {
-  /** Unique name: letters, digits, `.`, `_`, `-`; at most 128. */
-  name: string
-  /** 5-field cron, 6 with seconds first, or a nickname (`@daily`). */
-  cron: string
-  /** IANA time zone the cron is read in. @defaultValue 'UTC' */
-  timezone?: string
-  /** Publish `payload` to this topic at each tick. Exactly one of `topic` and `task`. */
-  topic?: string
-  /** Submit a task of this type at each tick; `payload` is checked against its schema now. */
-  task?: string
-  /** JSON value; for a topic, a string is sent as it is and anything else as JSON. */
-  payload?: unknown
-  /** @defaultValue 1 */
-  qos?: 0 | 1 | 2
-  /** Topic schedules only. @defaultValue false */
-  retain?: boolean
-  /** @defaultValue 'last' */
-  catchUp?: CatchUp
-  /** Task schedules: attempts of each task. @defaultValue 3 */
-  maxAttempts?: number
-  /** Task schedules: ms one attempt may run. @defaultValue 60000 */
-  timeoutMs?: number
-}
-
-export type Schedule = Required<Pick<ScheduleInput, 'name' | 'cron' | 'timezone' | 'qos' | 'retain' | 'catchUp'>> &
-  Pick<ScheduleInput, 'topic' | 'task' | 'payload' | 'maxAttempts' | 'timeoutMs'>
-
-/** A schedule as `list()` shows it. */
-export interface ScheduleInfo extends Schedule {
-  /** `config` (kept in step with the config file) or `api`. */
-  source: 'config' | 'api'
-  createdAt: string
-  updatedAt: string
-  /** The last tick fired (its nominal time), or null. */
-  lastRunAt: string | null
-  /** The next tick, or null if the cron has none left. */
-  nextRunAt: string | null
-}
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 const KEYS = new Set(['name', 'cron', 'timezone', 'topic', 'task', 'payload', 'qos', 'retain', 'catchUp', 'maxAttempts', 'timeoutMs'])
@@ -66,7 +23,7 @@ export function normalizeSchedule (input: unknown, schemas: TaskSchemas): { sche
   if (typeof name !== 'string' || !NAME.test(name)) {
     throw invalid(`name must be 1-128 letters, digits, ".", "_" or "-" (starting with a letter or digit), got ${JSON.stringify(name)}`)
   }
-  const fail = (message: string, issues?: Array<{ path: string, message: string }>): never => {
+  const fail = (message: string, issues?: ValidationIssue[]): never => {
     throw new ScheduleError(ErrorCodes.SCHEDULE_INVALID, `schedule "${name}": ${message}`, { schedule: name, ...(issues === undefined ? {} : { issues }) })
   }
   const unknown = Object.keys(raw).filter((k) => !KEYS.has(k))
@@ -90,20 +47,20 @@ export function normalizeSchedule (input: unknown, schemas: TaskSchemas): { sche
   if (topic !== undefined) {
     if (typeof topic !== 'string' || topic === '' || /[+#\0]/.test(topic)) fail(`topic must be a topic without wildcards, got ${JSON.stringify(topic)}`)
     const t = topic as string
-    if (t.startsWith('$SYS/') || t.startsWith('$share/') || t.startsWith('$delayed/')) fail(`cannot publish to "${t}"`)
+    if (t.startsWith(SYS_PREFIX) || isShareTopic(t) || isDelayedTopic(t)) fail(`cannot publish to "${t}"`)
     for (const key of ['maxAttempts', 'timeoutMs']) if (raw[key] !== undefined) fail(`${key} is for task schedules`)
     schedule.topic = t
     return { schedule, cron }
   }
 
-  if (typeof task !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/.test(task)) fail(`task must be a task type name, got ${JSON.stringify(task)}`)
+  if (!isTaskTypeName(task)) fail(`task must be a task type name, got ${JSON.stringify(task)}`)
   const type = task as string
   if (retain !== false) fail('retain is for topic schedules')
   if (!schemas.has(type) && !schemas.allowUnknownTypes) fail(`no schema is registered for task type "${type}"`)
   const issues = schemas.has(type) ? schemas.validatePayload(type, payload) : []
   if (issues.length > 0) {
     fail(`payload does not match the ${type} schema: ${issues.map((i) => `${i.path === '' ? '(root)' : i.path} ${i.message}`).join('; ')}`,
-      issues.map((i) => ({ path: i.path, message: i.message })))
+      issues)
   }
   schedule.task = type
   for (const key of ['maxAttempts', 'timeoutMs'] as const) {
@@ -122,17 +79,16 @@ function invalid (message: string): ScheduleError {
 /** The topic and bytes one tick publishes. A task tick is a new envelope (a task per tick) created at the tick's time. */
 export function tickMessage (schedule: Schedule, tickAt: number): { topic: string, payload: Buffer } {
   if (schedule.task !== undefined) {
-    const envelope: TaskEnvelope = {
-      id: randomUUID(),
+    const envelope = buildEnvelope({
       type: schedule.task,
       payload: schedule.payload ?? null,
-      attempt: 1,
-      maxAttempts: schedule.maxAttempts ?? 3,
-      createdAt: new Date(tickAt).toISOString(),
-      timeoutMs: schedule.timeoutMs ?? 60_000,
-      producer: `schedule:${schedule.name}`
-    }
-    return { topic: `tasks/${schedule.task}`, payload: Buffer.from(JSON.stringify(envelope)) }
+      producer: `schedule:${schedule.name}`,
+      replyTo: false,
+      maxAttempts: schedule.maxAttempts,
+      timeoutMs: schedule.timeoutMs,
+      createdAt: tickAt
+    })
+    return { topic: taskTopic(schedule.task), payload: Buffer.from(JSON.stringify(envelope)) }
   }
   const payload = schedule.payload === undefined
     ? Buffer.alloc(0)

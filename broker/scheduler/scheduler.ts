@@ -1,13 +1,14 @@
 import type { Logger } from 'pino'
-import type { TaskSchemas } from '../../client/task-schemas.js'
-import { ErrorCodes, ScheduleError } from '../errors.js'
+import type { TaskSchemas } from '../../protocol/schema-registry.js'
+import { ErrorCodes, ScheduleError } from '../../protocol/errors.js'
 import { decodeValue, encodeValue } from '../persistence/packet-codec.js'
 import { prefixRange, type KeyValueStore, type StoreOp } from '../persistence/store.js'
 import type { Clock, Timer } from './clock.js'
 import type { CompiledCron } from './cron-spec.js'
 import type { DelayedMessages } from './delayed-messages.js'
 import type { DelayedStore } from './delayed-store.js'
-import { normalizeSchedule, sameSchedule, tickMessage, type Schedule, type ScheduleInfo } from './schedule.js'
+import type { Schedule, ScheduleInfo } from '../../protocol/schedules.js'
+import { normalizeSchedule, sameSchedule, tickMessage } from './schedule.js'
 
 // Keys: sc:{name} → the schedule and how far it has fired. Names are
 // [A-Za-z0-9._-], so they need no encoding.

@@ -1,11 +1,10 @@
 import type { Client } from 'aedes'
 import type { Logger } from 'pino'
 import { Qlobber } from 'qlobber'
-import { FleetqError, ErrorCodes } from '../errors.js'
-import { topicMatches } from '../delivery/topic-match.js'
+import { FleetqError, ErrorCodes } from '../../protocol/errors.js'
 import { resolveGroupOptions, type SharedSubscriptionOptions } from './group-options.js'
 import type { GroupStore } from './group-store.js'
-import { isShareTopic, parseShareTopic, PREFETCH_TOPIC, type ShareTopic } from './share-topic.js'
+import { isShareTopic, parseShareTopic, PREFETCH_TOPIC, topicMatches, type ShareTopic } from '../../protocol/topics.js'
 import { SharedGroup, type GroupStats } from './shared-group.js'
 
 

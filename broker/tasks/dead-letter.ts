@@ -1,27 +1,5 @@
-import type { ValidationIssue } from '../../client/errors.js'
-
-/** Why the broker dead-lettered a submission. */
-export type GateDeadLetterReason = 'validation' | 'unknown-type' | 'delay-invalid'
-
-/**
- * What the task gate publishes to `$fleetq/dead/{type}` in place of a refused
- * submission (docs/tasks.md). The original is kept as text when it is UTF-8,
- * else as base64, cut at {@link MAX_KEPT_BYTES}.
- */
-export interface GateDeadLetter {
-  reason: GateDeadLetterReason
-  taskType: string
-  topic: string
-  clientId: string | null
-  issues: ValidationIssue[]
-  payload?: string
-  payloadBase64?: string
-  /** Set when the original was longer than what is kept. */
-  truncated?: true
-  /** Original size in bytes. */
-  bytes: number
-  at: string
-}
+import type { ValidationIssue } from '../../protocol/errors.js'
+import type { GateDeadLetter, GateDeadLetterReason } from '../../protocol/messages.js'
 
 /** A dead letter records why, not the whole of a payload that was refused for its size. */
 export const MAX_KEPT_BYTES = 64 * 1024

@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { ValidationIssue } from '../../client/errors.js'
-import type { TaskEnvelope } from '../../client/generated/task-types.js'
-import type { TaskSchemas } from '../../client/task-schemas.js'
-import { isTopicLevel, resultTopic } from '../../client/topics.js'
-import { ConfigError } from '../errors.js'
+import { buildEnvelope, envelopeDefaults } from '../../protocol/envelope.js'
+import { ConfigError, type ValidationIssue } from '../../protocol/errors.js'
+import type { TaskEnvelope } from '../../protocol/generated/task-types.js'
+import type { TaskSchemas } from '../../protocol/schema-registry.js'
+import { DEAD_LETTER_PREFIX, deadLetterTopic, DUPLICATES_PREFIX, parseTaskTopic, TASKS_PREFIX } from '../../protocol/topics.js'
 import type { KeyValueStore } from '../persistence/store.js'
-import { deadLetterRecord, decodeUtf8, type GateDeadLetterReason } from './dead-letter.js'
+import type { GateDeadLetterReason } from '../../protocol/messages.js'
+import { deadLetterRecord, decodeUtf8 } from './dead-letter.js'
 import { IdempotencyKeys } from './idempotency-keys.js'
 
 export interface TaskGateOptions {
@@ -36,13 +36,13 @@ export interface TaskGateOptions {
 }
 
 export const taskGateDefaults = Object.freeze({
-  topicPrefix: 'tasks/',
-  deadLetterPrefix: '$fleetq/dead/',
-  duplicatePrefix: '$fleetq/duplicates/',
+  topicPrefix: TASKS_PREFIX,
+  deadLetterPrefix: DEAD_LETTER_PREFIX,
+  duplicatePrefix: DUPLICATES_PREFIX,
   idempotencyWindowMs: 24 * 60 * 60 * 1000,
   maxIdempotencyKeys: 100_000,
-  wrapMaxAttempts: 3,
-  wrapTimeoutMs: 60_000
+  wrapMaxAttempts: envelopeDefaults.maxAttempts,
+  wrapTimeoutMs: envelopeDefaults.timeoutMs
 })
 
 /** The fields of a PUBLISH the gate reads and may rewrite (Aedes's packet fits). */
@@ -156,7 +156,7 @@ export class TaskGate {
    * so two copies of a submission in one tick cannot both pass.
    */
   inspect (packet: GatePacket, clientId: string | null): GateDecision {
-    const type = this.#taskType(packet.topic)
+    const type = parseTaskTopic(packet.topic, this.#options.topicPrefix)
     if (type === null) return { action: 'pass' }
     const raw = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
 
@@ -207,13 +207,6 @@ export class TaskGate {
     return this.#closing
   }
 
-  /** The `{type}` of `{topicPrefix}{type}` (exactly one level), or null for any other topic. */
-  #taskType (topic: string): string | null {
-    const prefix = this.#options.topicPrefix
-    if (!topic.startsWith(prefix)) return null
-    const type = topic.slice(prefix.length)
-    return type === '' || type.includes('/') ? null : type
-  }
 
   #accept (packet: GatePacket, type: string, envelope: TaskEnvelope): GateDecision {
     if (envelope.idempotencyKey === undefined || this.#keys === null) {
@@ -224,7 +217,7 @@ export class TaskGate {
     if (claim.duplicate) {
       // Acknowledged and dropped: the publisher sees success, as it should
       // for a submission that already went through.
-      packet.topic = this.#options.duplicatePrefix + type
+      packet.topic = `${this.#options.duplicatePrefix}${type}`
       packet.retain = false
       this.#counters.duplicates++
       this.#logger.debug({ type, taskId: envelope.id, duplicateOf: claim.taskId, idempotencyKey: envelope.idempotencyKey }, 'duplicate task submission dropped')
@@ -235,28 +228,13 @@ export class TaskGate {
   }
 
   #wrap (type: string, payload: unknown, clientId: string | null): TaskEnvelope {
-    const id = randomUUID()
-    const envelope: TaskEnvelope = {
-      id,
-      type,
-      payload,
-      attempt: 1,
-      maxAttempts: this.#options.wrapMaxAttempts,
-      createdAt: new Date().toISOString(),
-      timeoutMs: this.#options.wrapTimeoutMs
-    }
-    if (clientId !== null && clientId !== '') {
-      envelope.producer = clientId
-      // A device that subscribes to $fleetq/results/{its id}/+ gets results
-      // too; a client id that is not one topic level cannot have a result topic.
-      if (isTopicLevel(clientId)) envelope.replyTo = resultTopic(clientId, id)
-    }
-    return envelope
+    // A device that subscribes to $fleetq/results/{its id}/+ gets results too.
+    return buildEnvelope({ type, payload, producer: clientId, maxAttempts: this.#options.wrapMaxAttempts, timeoutMs: this.#options.wrapTimeoutMs })
   }
 
   #deadLetter (packet: GatePacket, reason: GateDeadLetterReason, type: string, clientId: string | null, raw: Buffer, issues: ValidationIssue[]): GateDecision {
     const record = deadLetterRecord(reason, type, packet.topic, clientId, issues, raw)
-    packet.topic = this.#options.deadLetterPrefix + type
+    packet.topic = deadLetterTopic(type, this.#options.deadLetterPrefix)
     packet.payload = Buffer.from(JSON.stringify(record))
     // A dead letter is a record of one event, not state for late subscribers.
     packet.retain = false

@@ -1,4 +1,4 @@
-import { TaskSchemas } from '../../client/task-schemas.js'
+import { TaskSchemas } from '../../protocol/schema-registry.js'
 
 let shared: Promise<TaskSchemas> | undefined
 

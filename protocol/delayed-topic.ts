@@ -1,3 +1,5 @@
+import { isShareTopic } from './share-topic.js'
+
 /**
  * `$delayed/{seconds}/{topic}`: publish `{topic}` later, the convention EMQX
  * uses. Seconds may carry up to three decimals (millisecond steps, which the
@@ -35,7 +37,7 @@ export function parseDelayedTopic (topic: string, maxDelaySeconds: number): Pars
   }
   if (target === '') return { ok: false, reason: 'target-missing', message: 'the target topic after $delayed/{seconds}/ is empty' }
   // A delayed message of a delayed message, or a subscription name, is not a topic.
-  if (isDelayedTopic(target) || target.startsWith('$share/')) {
+  if (isDelayedTopic(target) || isShareTopic(target)) {
     return { ok: false, reason: 'target-invalid', message: `cannot delay a publish to "${target}"` }
   }
   return { ok: true, delayMs, target }

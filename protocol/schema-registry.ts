@@ -2,18 +2,19 @@ import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv'
-import formatsModule from 'ajv-formats'
-import { ClientErrorCodes, FleetqClientError, TaskValidationError, UnknownTaskTypeError, type ValidationIssue } from './errors.js'
-
-// ajv-formats is CommonJS with `exports.default`: under NodeNext the default
-// import is `module.exports`, whose `default` is the plugin.
-const addFormats = formatsModule.default
+import type { Ajv, AnySchemaObject, ValidateFunction } from 'ajv'
+import { createAjv, toIssues } from './ajv.js'
+import { ErrorCodes, FleetqError, TaskValidationError, UnknownTaskTypeError, type ValidationIssue } from './errors.js'
 
 const SCHEMA_SUFFIX = '.schema.json'
 const ENVELOPE_FILE = 'task-envelope.schema.json'
 /** Same rule as the envelope's `type` (schemas/task-envelope.schema.json): one topic level, no wildcards. */
 const TASK_TYPE = /^[a-z0-9][a-z0-9._-]*$/
+
+/** Whether `name` can be a task type (lower case, one topic level). */
+export function isTaskTypeName (name: unknown): name is string {
+  return typeof name === 'string' && TASK_TYPE.test(name)
+}
 
 export interface TaskSchemasOptions {
   /**
@@ -54,10 +55,7 @@ export class TaskSchemas {
   private constructor (allowUnknownTypes: boolean, maxPayloadBytes: number) {
     this.allowUnknownTypes = allowUnknownTypes
     this.maxPayloadBytes = maxPayloadBytes
-    // strict: a typo in a schema keyword fails at start-up instead of
-    // silently checking nothing.
-    this.#ajv = new Ajv({ allErrors: true, strict: true })
-    addFormats(this.#ajv)
+    this.#ajv = createAjv()
   }
 
   /**
@@ -69,7 +67,7 @@ export class TaskSchemas {
   static async load (options: TaskSchemasOptions = {}): Promise<TaskSchemas> {
     const maxPayloadBytes = options.maxPayloadBytes ?? taskSchemasDefaults.maxPayloadBytes
     if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes <= 0) {
-      throw new RangeError(`TaskSchemas: maxPayloadBytes must be an integer > 0, got ${String(options.maxPayloadBytes)}`)
+      throw new FleetqError(ErrorCodes.SCHEMA_OPTIONS_INVALID, `TaskSchemas: maxPayloadBytes must be an integer > 0, got ${String(options.maxPayloadBytes)}`)
     }
     const schemas = new TaskSchemas(options.allowUnknownTypes ?? taskSchemasDefaults.allowUnknownTypes, maxPayloadBytes)
     const shipped = packageSchemasDir()
@@ -167,33 +165,18 @@ export class TaskSchemas {
   }
 }
 
-/** ajv errors as issues: the missing or extra property goes into the path. */
-function toIssues (errors: ErrorObject[] | null | undefined): ValidationIssue[] {
-  return (errors ?? []).map((error) => {
-    let path = error.instancePath
-    if (error.keyword === 'required') path += `/${escapePointer(String(error.params['missingProperty']))}`
-    if (error.keyword === 'additionalProperties') path += `/${escapePointer(String(error.params['additionalProperty']))}`
-    return { path, message: error.message ?? error.keyword, keyword: error.keyword }
-  })
-}
-
-/** RFC 6901: `~` and `/` inside a property name. */
-function escapePointer (name: string): string {
-  return name.replaceAll('~', '~0').replaceAll('/', '~1')
-}
-
 function serializedBytes (payload: unknown): number {
   const text = JSON.stringify(payload) as string | undefined
   return text === undefined ? 0 : Buffer.byteLength(text)
 }
 
-function schemaError (source: string, message: string, cause?: unknown): FleetqClientError {
-  return new FleetqClientError(ClientErrorCodes.SCHEMA_INVALID, `${source}: ${message}`, { cause })
+function schemaError (source: string, message: string, cause?: unknown): FleetqError {
+  return new FleetqError(ErrorCodes.SCHEMA_INVALID, `${source}: ${message}`, { cause })
 }
 
 /**
- * `schemas/` of the package: `../schemas` from client/task-schemas.ts (run by
- * tsx or vitest), `../../schemas` from dist/client/task-schemas.js.
+ * `schemas/` of the package: `../schemas` from protocol/schema-registry.ts (run
+ * by tsx or vitest), `../../schemas` from dist/protocol/schema-registry.js.
  */
 function packageSchemasDir (): string {
   for (const relative of ['../schemas/', '../../schemas/']) {

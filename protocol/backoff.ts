@@ -1,3 +1,5 @@
+import { ErrorCodes, FleetqError } from './errors.js'
+
 /** How long to wait before the next attempt of a failed task. */
 export interface BackoffOptions {
   /** `fixed`: always `delayMs`; `exponential`: `delayMs * 2^(attempt - 1)`. */
@@ -28,10 +30,12 @@ export function computeBackoff (backoff: BackoffOptions, attempt: number, random
   return Math.round(capped * (1 - jitter * random()))
 }
 
-/** Throws on a backoff that cannot work (STYLE.md 4: fail early). */
-export function checkBackoff (backoff: BackoffOptions): void {
-  if (backoff.type !== 'fixed' && backoff.type !== 'exponential') throw new RangeError(`backoff.type must be "fixed" or "exponential", got ${String(backoff.type)}`)
-  if (!Number.isFinite(backoff.delayMs) || backoff.delayMs < 0) throw new RangeError(`backoff.delayMs must be a number >= 0, got ${backoff.delayMs}`)
-  if (backoff.maxDelayMs !== undefined && (!Number.isFinite(backoff.maxDelayMs) || backoff.maxDelayMs < 0)) throw new RangeError(`backoff.maxDelayMs must be a number >= 0, got ${backoff.maxDelayMs}`)
-  if (backoff.jitter !== undefined && !(backoff.jitter >= 0 && backoff.jitter <= 1)) throw new RangeError(`backoff.jitter must be between 0 and 1, got ${backoff.jitter}`)
+/** Throws FLEETQ_BACKOFF_INVALID on a backoff that cannot work (STYLE.md 4: fail early); `context` prefixes the message. */
+export function checkBackoff (backoff: BackoffOptions, context = ''): void {
+  const fail = (message: string): never => { throw new FleetqError(ErrorCodes.BACKOFF_INVALID, `${context}${message}`) }
+  if (backoff === null || typeof backoff !== 'object') fail(`backoff must be an object, got ${JSON.stringify(backoff)}`)
+  if (backoff.type !== 'fixed' && backoff.type !== 'exponential') fail(`backoff.type must be "fixed" or "exponential", got ${String(backoff.type)}`)
+  if (!Number.isFinite(backoff.delayMs) || backoff.delayMs < 0) fail(`backoff.delayMs must be a number >= 0, got ${backoff.delayMs}`)
+  if (backoff.maxDelayMs !== undefined && (!Number.isFinite(backoff.maxDelayMs) || backoff.maxDelayMs < 0)) fail(`backoff.maxDelayMs must be a number >= 0, got ${backoff.maxDelayMs}`)
+  if (backoff.jitter !== undefined && !(backoff.jitter >= 0 && backoff.jitter <= 1)) fail(`backoff.jitter must be between 0 and 1, got ${backoff.jitter}`)
 }

@@ -29,3 +29,28 @@ export interface DeadLetter {
   /** The failing paths, for reason `validation`. */
   issues?: ValidationIssue[]
 }
+
+/** Why the broker dead-lettered a submission. */
+export type GateDeadLetterReason = 'validation' | 'unknown-type' | 'delay-invalid'
+
+/**
+ * What the broker publishes to `$fleetq/dead/{type}` in place of a refused
+ * submission (docs/tasks.md). The original is kept as text when it is UTF-8,
+ * else as base64, cut at 64 KiB.
+ */
+export interface GateDeadLetter {
+  reason: GateDeadLetterReason
+  taskType: string
+  topic: string
+  clientId: string | null
+  issues: ValidationIssue[]
+  payload?: string
+  payloadBase64?: string
+  /** Set when the original was longer than what is kept. */
+  truncated?: true
+  /** Original size in bytes. */
+  bytes: number
+  at: string
+  /** For a refused `$delayed/...` publish: why. */
+  refusal?: string
+}

@@ -6,13 +6,15 @@ export interface ShareTopic {
   key: string
 }
 
-const PREFIX = '$share/'
-
-/** Topic a member publishes `{"prefetch": n, "group"?: "name"}` to, to set its own window. */
-export const PREFETCH_TOPIC = '$fleetq/share/prefetch'
+export const SHARE_PREFIX = '$share/'
 
 export function isShareTopic (topic: string): boolean {
-  return topic.startsWith(PREFIX)
+  return topic.startsWith(SHARE_PREFIX)
+}
+
+/** `$share/{group}/{filter}`. */
+export function shareFilter (group: string, filter: string): string {
+  return `${SHARE_PREFIX}${group}/${filter}`
 }
 
 /**
@@ -23,7 +25,7 @@ export function isShareTopic (topic: string): boolean {
  */
 export function parseShareTopic (topic: string): ShareTopic | string {
   if (!isShareTopic(topic)) return 'not a $share/ topic'
-  const rest = topic.slice(PREFIX.length)
+  const rest = topic.slice(SHARE_PREFIX.length)
   const slash = rest.indexOf('/')
   if (slash <= 0) return 'expected $share/{group}/{filter}'
   const group = rest.slice(0, slash)

@@ -4,7 +4,7 @@
  * the topic, '' when it matches the parent level [MQTT-4.7.1-2]), or null.
  * A filter starting with a wildcard does not match a topic starting with `$`
  * [MQTT-4.7.2-1]. The filter is taken literally: a `$share/` filter matches
- * only `$share/` topics (see client/topics.ts for subscription filters).
+ * only `$share/` topics (see `matchTopic` in topics.ts for subscription filters).
  */
 export function matchFilter (filter: string, topic: string): string[] | null {
   if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return null
