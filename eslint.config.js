@@ -7,12 +7,24 @@ import tseslint from 'typescript-eslint'
  * `protocol/` and never each other. A wrong import fails `npm run lint`
  * (test/layers.test.ts shows it failing).
  */
-const layer = (files, forbidden) => ({
+const layer = (files, forbidden, ignores = []) => ({
   files,
+  ignores,
   rules: { 'no-restricted-imports': ['error', { patterns: forbidden }] }
 })
 const folder = (name, message) => ({ group: [`**/${name}/*`, `**/${name}`], message })
 const wireOnly = 'protocol/ is the wire contract: it imports neither broker/ nor client/, nor an MQTT library'
+/*
+ * Only broker/mqtt/ knows Aedes (docs/mqtt-adapter.md): its hooks, its
+ * internals, its emitter and the packet writer it uses. broker/persistence/
+ * implements aedes-persistence's interface, so it may import that package
+ * (types, the conformance suite), but not Aedes itself.
+ */
+const brokerNotClient = folder('client', 'broker/ may not import client/: share the code through protocol/ (docs/architecture.md)')
+const aedesOnly = 'only broker/mqtt/ may import Aedes and its internals; services get the plain shapes of broker/types/mqtt.ts (docs/mqtt-adapter.md)'
+// Regular expressions, anchored: a `group` glob 'aedes/*' would also match qlobber/aedes/..., which is qlobber's.
+const aedesCore = { regex: '^(aedes|aedes-packet|mqemitter|mqtt-packet)(/.*)?$', message: aedesOnly }
+const aedesAll = { regex: '^(aedes(-[^/]*)?|mqemitter|mqtt-packet)(/.*)?$', message: aedesOnly }
 
 export default tseslint.config(
   { ignores: ['dist/**', 'data/**', 'node_modules/**', 'coverage/**'] },
@@ -29,6 +41,8 @@ export default tseslint.config(
     folder('client', wireOnly),
     { group: ['aedes', 'aedes/*', 'aedes-*', 'mqtt', 'mqtt/*', 'mqemitter*'], message: wireOnly }
   ]),
-  layer(['broker/**/*.ts'], [folder('client', 'broker/ may not import client/: share the code through protocol/ (docs/architecture.md)')]),
+  layer(['broker/**/*.ts'], [brokerNotClient, aedesAll], ['broker/mqtt/**', 'broker/persistence/**']),
+  layer(['broker/mqtt/**/*.ts'], [brokerNotClient]),
+  layer(['broker/persistence/**/*.ts'], [brokerNotClient, aedesCore]),
   layer(['client/**/*.ts'], [folder('broker', 'client/ may not import broker/: share the code through protocol/ (docs/architecture.md)')])
 )

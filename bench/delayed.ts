@@ -1,4 +1,4 @@
-// Delayed messages ($delayed/{seconds}/{topic}, issue 5): how precisely they
+// Delayed messages ($delayed/{seconds}/{topic}, docs/scheduling.md): how precisely they
 // fire, whether a backlog slows ordinary traffic, how a backlog changes
 // startup, and how fast a burst falling due at once drains.
 //   npm run bench:delayed [-- --url mqtt://host:port] [--backlog 100000] [--quick]

@@ -16,7 +16,7 @@ export async function connectLoadClient (url: string, clientId: string): Promise
     keepalive: 60
   }, false)
   // mqtt.js leaves Nagle on; it would add up to 40 ms to small writes and
-  // measure the client's TCP stack instead of the broker (DESIGN.md).
+  // measure the client's TCP stack instead of the broker.
   if (client.stream instanceof Socket) client.stream.setNoDelay(true)
   return client
 }

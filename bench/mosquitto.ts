@@ -32,7 +32,7 @@ export function mosquittoConfig (port: number, dir: string): string {
     // (QoS 0 included while the client is online): a fan-in burst with
     // 4 x 100 in flight would lose messages. fleetq's bound is 100,000.
     'max_queued_messages 100000',
-    // fleetq disables Nagle on every socket (DESIGN.md); Mosquitto does not
+    // fleetq disables Nagle on every socket; Mosquitto does not
     // by default, which would add delayed-ACK stalls to its QoS 1 latency.
     'set_tcp_nodelay true',
     'log_dest stderr',

@@ -71,7 +71,7 @@ export class UsageError extends Error {
   override name = 'UsageError'
 }
 
-/** Parses and validates the command line; throws {@link UsageError} on nonsense (STYLE.md 4). */
+/** Parses and validates the command line; throws {@link UsageError} on nonsense. */
 export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
   const { values } = parseArgs({
     args: argv,

@@ -48,7 +48,7 @@ function fanOut (qos: 0 | 1): Scenario {
 }
 
 /**
- * A work queue: 2 publishers, M members of one `$share` group (issue 3),
+ * A work queue: 2 publishers, M members of one `$share` group,
  * QoS 1; each message reaches exactly one member. Mosquitto 2 offers `$share`
  * to MQTT 3.1.1 clients too, so the comparison is like for like (except that
  * fleetq's group is a durable queue: stored until the member's PUBACK).

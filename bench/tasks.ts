@@ -1,5 +1,5 @@
 // Tasks end to end: submit → worker → result(), through fleetq's task gate,
-// its shared-subscription queue and the client library (issue 4).
+// its shared-subscription queue and the client library.
 //   npm run bench:tasks [-- --url mqtt://host:port --pid P --tasks 4000 --workers 4 --concurrency 8 --window 200]
 import { parseArgs } from 'node:util'
 import { connect, createWorker, type Client, type TaskHandle, type Worker } from '../client/index.js'

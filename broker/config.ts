@@ -380,7 +380,7 @@ export function valueAt (config: unknown, key: string): unknown {
 }
 
 function compiled (): ValidateFunction {
-  // Compiled once, on first use (STYLE.md 8); the first error is the one reported.
+  // Compiled once, on first use; the first error is the one reported.
   cachedValidate ??= createAjv({ allErrors: false }).compile(schema())
   return cachedValidate
 }

@@ -45,7 +45,7 @@ export interface ResolvedBrokerOptions extends Required<Omit<BrokerOptions, 'id'
 export const brokerDefaults = configDefaults
 
 /**
- * Applies defaults and refuses nonsense before anything is opened (STYLE.md 4):
+ * Applies defaults and refuses nonsense before anything is opened:
  * the options are checked against the config schema, so createBroker() and
  * the config file refuse the same values with the same message, naming the
  * setting by its path (`shared.groups.thumbnails.prefetch`).

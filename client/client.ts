@@ -308,7 +308,7 @@ export async function connect (url: string, options: ConnectOptions = {}): Promi
 /**
  * Nagle's algorithm holds a small packet back until the previous one is
  * acknowledged: with delayed ACKs that adds tens of milliseconds to each QoS 1
- * round trip (DESIGN.md). mqtt.js leaves it on; TCP and TLS sockets get it off
+ * round trip. mqtt.js leaves it on; TCP and TLS sockets get it off
  * on every (re)connection.
  */
 function withNoDelay (raw: MqttClient): MqttClient {

@@ -20,7 +20,7 @@ export interface SubmitOptions {
   idempotencyKey?: string
 }
 
-/** Throws FLEETQ_SUBMIT_OPTIONS_INVALID (or FLEETQ_DELAY_INVALID, FLEETQ_BACKOFF_INVALID) naming the option at fault (STYLE.md 4). */
+/** Throws FLEETQ_SUBMIT_OPTIONS_INVALID (or FLEETQ_DELAY_INVALID, FLEETQ_BACKOFF_INVALID) naming the option at fault, before anything is sent. */
 export function checkSubmitOptions (options: SubmitOptions): void {
   const fail = (message: string): never => { throw new FleetqClientError(ErrorCodes.SUBMIT_OPTIONS_INVALID, `submit: ${message}`) }
   if (options.delay !== undefined) {

@@ -140,7 +140,7 @@ export class TaskRunner {
     }
     const delayMs = computeBackoff(envelope.backoff ?? envelopeDefaults.backoff, envelope.attempt)
     this.#hooks.emit('retrying', { envelope, nextAttempt: envelope.attempt + 1, delayMs, error })
-    // The broker keeps the retry until its time ($delayed, issue 5), so the
+    // The broker keeps the retry until its time ($delayed, docs/scheduling.md), so the
     // worker's slot is free at once. It is stored (PUBACKed) before the
     // original is acknowledged: a crash between the two duplicates the task
     // rather than losing it.

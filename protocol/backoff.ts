@@ -30,7 +30,7 @@ export function computeBackoff (backoff: BackoffOptions, attempt: number, random
   return Math.round(capped * (1 - jitter * random()))
 }
 
-/** Throws FLEETQ_BACKOFF_INVALID on a backoff that cannot work (STYLE.md 4: fail early); `context` prefixes the message. */
+/** Throws FLEETQ_BACKOFF_INVALID on a backoff that cannot work (fail early, not at the first retry); `context` prefixes the message. */
 export function checkBackoff (backoff: BackoffOptions, context = ''): void {
   const fail = (message: string): never => { throw new FleetqError(ErrorCodes.BACKOFF_INVALID, `${context}${message}`) }
   if (backoff === null || typeof backoff !== 'object') fail(`backoff must be an object, got ${JSON.stringify(backoff)}`)

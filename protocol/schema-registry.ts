@@ -23,6 +23,12 @@ export interface TaskSchemasOptions {
    */
   dir?: string
   /**
+   * Also register the example task types shipped in the package's
+   * schemas/tasks/; with `false`, only those of `dir` (and `register()`).
+   * @defaultValue true
+   */
+  includeExamples?: boolean
+  /**
    * Accept task types that have no schema (their payloads are not checked).
    * @defaultValue false
    */
@@ -42,7 +48,7 @@ export const taskSchemasDefaults = Object.freeze({
 
 /**
  * The task envelope and payload schemas, compiled once by one ajv instance
- * (STYLE.md 8). Shared by `submit()`, workers and the broker's task gate, so
+ * at start-up. Shared by `submit()`, workers and the broker's task gate, so
  * all three refuse exactly the same payloads.
  */
 export class TaskSchemas {
@@ -73,8 +79,10 @@ export class TaskSchemas {
     const shipped = packageSchemasDir()
     const envelopeFile = join(shipped, ENVELOPE_FILE)
     schemas.#envelope = schemas.#compile(await readSchemaFile(envelopeFile), envelopeFile)
-    for (const file of await schemaFiles(join(shipped, 'tasks'))) {
-      schemas.#registerFile(file, await readSchemaFile(file))
+    if (options.includeExamples ?? true) {
+      for (const file of await schemaFiles(join(shipped, 'tasks'))) {
+        schemas.#registerFile(file, await readSchemaFile(file))
+      }
     }
     if (options.dir !== undefined) {
       for (const file of await schemaFiles(options.dir)) {
@@ -138,6 +146,13 @@ export class TaskSchemas {
 
   #registerFile (file: string, schema: unknown): void {
     const type = basename(file).slice(0, -SCHEMA_SUFFIX.length)
+    // A file copied from another type with its $id left as it was would
+    // otherwise register under one name and resolve $refs under another.
+    const id = (schema as { $id?: unknown } | null)?.$id
+    const idFile = typeof id === 'string' ? /([^/]+\.schema\.json)$/.exec(id)?.[1] : undefined
+    if (idFile !== undefined && idFile !== basename(file)) {
+      throw schemaError(file, `$id ${id as string} names ${idFile}, not ${basename(file)}: the file name is the task type`)
+    }
     this.#register(type, schema, file)
   }
 

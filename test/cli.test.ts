@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadBrokerConfig } from '../broker/config.js'
+import { loadBrokerConfig, SETTINGS } from '../broker/config.js'
+import { brokerDefaults, createBroker } from '../broker/index.js'
+import { resolveBrokerOptions } from '../broker/options.js'
 import { ConfigError } from '../protocol/errors.js'
 import { runCli, startCliBroker, userLines, type RunningBroker } from './helpers/cli-process.js'
 import { startBroker } from './helpers/start-broker.js'
+import { waitUntil } from './helpers/wait.js'
 
 let root: string
 let n = 0
@@ -271,11 +274,69 @@ describe('loadBrokerConfig', () => {
     expect(values).toMatchObject({ delayed: { maxDelaySeconds: 3600, maxPending: 10 }, schedules })
     const unknownField = await writeConfig({ schedules: [{ ...schedules[0], every: '5s' }] })
     await expect(loadBrokerConfig({ config: unknownField }, {})).rejects
-      .toThrow(`invalid config "schedules.0": has an unknown field "every" (in ${unknownField})`)
+      .toThrow(`invalid config "schedules.0.every": is not a known setting (known: name, cron, timezone, topic, task, payload, qos, retain, catchUp, maxAttempts, timeoutMs) (in ${unknownField})`)
     const badBound = await writeConfig({ delayed: { maxPending: -1 } })
-    await expect(loadBrokerConfig({ config: badBound }, {})).rejects.toThrow(`invalid config "delayed.maxPending": must be >= 0 (in ${badBound})`)
+    await expect(loadBrokerConfig({ config: badBound }, {})).rejects.toThrow(`invalid config "delayed.maxPending": must be an integer >= 0, got -1 (in ${badBound})`)
     const badMode = await writeConfig({ schedules: [{ ...schedules[0], catchUp: 'sometimes' }] })
-    await expect(loadBrokerConfig({ config: badMode }, {})).rejects.toThrow(/"schedules.0.catchUp": must be one of "none", "last", "all"/)
+    await expect(loadBrokerConfig({ config: badMode }, {})).rejects.toThrow(/"schedules.0.catchUp": must be one of "none", "last", "all", got "sometimes"/)
+    const noCron = await writeConfig({ schedules: [{ name: 'x', topic: 'a' }] })
+    await expect(loadBrokerConfig({ config: noCron }, {})).rejects.toThrow(`invalid config "schedules.0.cron": is required (in ${noCron})`)
+  })
+
+  it('takes tasks, shared-group and delayed settings from file, env and flags, merged setting by setting', async () => {
+    const path = await writeConfig({
+      tasks: { schemasDir: 'my-schemas', allowUnknownTypes: true, idempotencyWindowMs: 1000, topicPrefix: 'jobs/', maxIdempotencyKeys: 10 },
+      shared: { defaults: { prefetch: 2, strategy: 'hash' }, groups: { thumbnails: { ackTimeoutMs: 60_000, overflow: 'drop-new' } } },
+      delayed: { maxDelaySeconds: 60 }
+    })
+    const env = {
+      FLEETQ_CONFIG: path,
+      FLEETQ_IDEMPOTENCY_WINDOW_MS: '2000',
+      FLEETQ_GROUP_PREFETCH: '3',
+      FLEETQ_ALLOW_UNKNOWN_TYPES: 'no',
+      FLEETQ_MAX_DELAYED: '7'
+    }
+    const { values } = await loadBrokerConfig({ groupPrefetch: '4', maxDelaySeconds: '1.5', includeExamples: true, maxPayloadBytes: '1024' }, env)
+    expect(values).toEqual({
+      tasks: {
+        // A relative folder in the file is next to the file.
+        schemasDir: join(path, '..', 'my-schemas'),
+        allowUnknownTypes: false,
+        idempotencyWindowMs: 2000,
+        topicPrefix: 'jobs/',
+        maxIdempotencyKeys: 10,
+        includeExamples: true,
+        maxPayloadBytes: 1024
+      },
+      shared: { defaults: { prefetch: 4, strategy: 'hash' }, groups: { thumbnails: { ackTimeoutMs: 60_000, overflow: 'drop-new' } } },
+      delayed: { maxDelaySeconds: 1.5, maxPending: 7 }
+    })
+  })
+
+  it('names the setting at fault inside tasks and shared, by its path, flag or variable', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ tasks: { topicPrefix: 'tasks' } }, '"tasks.topicPrefix": must end with "/" and have no wildcards, got "tasks"'],
+      [{ tasks: { schemaDir: 'x' } }, '"tasks.schemaDir": is not a known setting (did you mean "tasks.schemasDir"?)'],
+      [{ schemasDir: 'x' }, '"schemasDir": is not a known setting (did you mean "tasks.schemasDir"?)'],
+      [{ tasks: { allowUnknownTypes: 'yes' } }, '"tasks.allowUnknownTypes": must be true or false, got "yes"'],
+      [{ shared: { groups: { thumbs: { prefetch: 0 } } } }, '"shared.groups.thumbs.prefetch": must be an integer >= 1, got 0'],
+      [{ shared: { defaults: { strategy: 'fastest' } } }, '"shared.defaults.strategy": must be one of "least-inflight", "round-robin", "random", "hash", got "fastest"'],
+      [{ shared: { groups: { thumbs: { ackTimeoutMs: 10 } } } }, '"shared.groups.thumbs.ackTimeoutMs": must be an integer >= 100, got 10'],
+      [{ delayed: { maxDelaySeconds: 0 } }, '"delayed.maxDelaySeconds": must be a number > 0, got 0'],
+      [{ tasks: [] }, '"tasks": must be an object, got []']
+    ]
+    for (const [config, message] of cases) {
+      const path = await writeConfig(config)
+      await expect(loadBrokerConfig({ config: path }, {})).rejects.toThrow(`invalid config ${message} (in ${path})`)
+    }
+    await expect(loadBrokerConfig({}, { FLEETQ_ALLOW_UNKNOWN_TYPES: 'maybe' })).rejects
+      .toThrow('invalid config "FLEETQ_ALLOW_UNKNOWN_TYPES": must be true or false, got "maybe"')
+    await expect(loadBrokerConfig({ groupStrategy: 'fastest' }, {})).rejects
+      .toMatchObject({ key: '--group-strategy', code: 'FLEETQ_CONFIG_INVALID' })
+    await expect(loadBrokerConfig({}, { FLEETQ_GROUP_ACK_TIMEOUT_MS: '50' })).rejects
+      .toThrow('invalid config "FLEETQ_GROUP_ACK_TIMEOUT_MS": must be an integer >= 100, got 50')
+    await expect(loadBrokerConfig({ maxDelaySeconds: 'soon' }, {})).rejects
+      .toThrow('invalid config "--max-delay-seconds": must be a number > 0, got "soon"')
   })
 
   it('refuses a missing config file with key "config"', async () => {
@@ -308,6 +369,71 @@ describe('fleetq --help', slow, () => {
     expect(broker.stdout).toContain('Usage: fleetq broker')
     for (const name of ['--port', '--host', '--data-dir', '--persistence', '--max-queued', '--config', '--log-level', 'FLEETQ_MAX_QUEUED', 'FLEETQ_CONFIG']) {
       expect(broker.stdout).toContain(name)
+    }
+    for (const setting of SETTINGS) {
+      expect(broker.stdout).toContain(setting.flag)
+      expect(broker.stdout).toContain(setting.env)
+      expect(broker.stdout).toContain(setting.key)
+    }
+  })
+})
+
+describe('createBroker options: one schema and one set of defaults with the config file', () => {
+  it('fills in every default from the schema', () => {
+    const resolved = resolveBrokerOptions({})
+    expect(resolved).toEqual(structuredClone(brokerDefaults))
+    expect(resolved.shared.defaults).toEqual({
+      strategy: 'least-inflight', prefetch: 5, ackTimeoutMs: 180_000, maxLength: 100_000, overflow: 'drop-oldest', messageTtlMs: 0, idleTimeoutMs: 0
+    })
+    expect(resolved.tasks).toMatchObject({ includeExamples: true, allowUnknownTypes: false, maxPayloadBytes: 262_144, idempotencyWindowMs: 86_400_000 })
+    expect(resolved.delayed).toEqual({ maxDelaySeconds: 4_294_967, maxPending: 1_000_000 })
+    // The defaults stay as they are whatever the caller does with its copy.
+    resolved.shared.defaults.prefetch = 99
+    expect(brokerDefaults.shared.defaults.prefetch).toBe(5)
+    expect(Object.isFrozen(brokerDefaults.shared.defaults)).toBe(true)
+  })
+
+  it('merges options over the defaults setting by setting', () => {
+    const resolved = resolveBrokerOptions({ tasks: { schemasDir: '/s' }, shared: { defaults: { prefetch: 2 }, groups: { g: { strategy: 'hash' } } }, delayed: { maxPending: 5 } })
+    expect(resolved.tasks).toMatchObject({ schemasDir: '/s', includeExamples: true, idempotencyWindowMs: 86_400_000 })
+    expect(resolved.shared).toEqual({ defaults: { ...brokerDefaults.shared.defaults, prefetch: 2 }, groups: { g: { strategy: 'hash' } } })
+    expect(resolved.delayed).toEqual({ maxDelaySeconds: 4_294_967, maxPending: 5 })
+  })
+
+  it('refuses what the config file refuses, naming the setting by its path', async () => {
+    await expect(createBroker({ port: 70_000 })).rejects.toMatchObject({ key: 'port', message: 'invalid config "port": must be an integer from 0 to 65535, got 70000' })
+    await expect(createBroker({ shared: { groups: { g: { strategy: 'fastest' as 'hash' } } } })).rejects.toMatchObject({
+      key: 'shared.groups.g.strategy', code: 'FLEETQ_CONFIG_INVALID'
+    })
+    await expect(createBroker({ tasks: { idempotencyWindowMs: -1 } })).rejects
+      .toThrow('invalid config "tasks.idempotencyWindowMs": must be an integer >= 0, got -1')
+    await expect(createBroker({ prot: 1883 } as never)).rejects.toThrow('invalid config "prot": is not a known setting (did you mean "port"?)')
+  })
+
+  it('settings from a config file reach the task gate and the groups', async () => {
+    const path = await writeConfig({
+      port: 0,
+      persistence: 'memory',
+      logLevel: 'silent',
+      tasks: { topicPrefix: 'jobs/', deadLetterPrefix: 'ops/dead/', maxPayloadBytes: 100, wrapMaxAttempts: 7, wrapTimeoutMs: 1234 }
+    })
+    const { values } = await loadBrokerConfig({ config: path }, {})
+    const broker = await createBroker(values)
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'cfg-reader' })
+    try {
+      const got: Array<{ topic: string, body: Record<string, unknown> }> = []
+      client.on('message', (topic, payload) => { got.push({ topic, body: JSON.parse(payload.toString()) as Record<string, unknown> }) })
+      await client.subscribeAsync(['$share/thumbnail/jobs/thumbnail', '$share/dead-letters/ops/dead/+'], { qos: 1 })
+      await client.publishAsync('jobs/thumbnail', JSON.stringify({ imageUrl: 'https://example.com/a.png', width: 1, height: 1 }), { qos: 1 })
+      await client.publishAsync('jobs/thumbnail', JSON.stringify({ imageUrl: `https://example.com/${'a'.repeat(200)}.png`, width: 1, height: 1 }), { qos: 1 })
+      await waitUntil(() => got.length >= 2, 'the wrapped task and the dead letter', 10_000, () => JSON.stringify(got))
+      const task = got.find((m) => m.topic === 'jobs/thumbnail')
+      expect(task?.body).toMatchObject({ type: 'thumbnail', maxAttempts: 7, timeoutMs: 1234, producer: 'cfg-reader' })
+      const dead = got.find((m) => m.topic === 'ops/dead/thumbnail')
+      expect(dead?.body).toMatchObject({ reason: 'validation', issues: [{ keyword: 'maxBytes' }] })
+    } finally {
+      await client.endAsync()
+      await broker.close()
     }
   })
 })

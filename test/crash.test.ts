@@ -1,9 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type MqttClient } from 'mqtt'
-import { spawnBroker, type BrokerProcess } from './helpers/broker-process.js'
+import { startBrokerProcess } from './helpers/broker-process.js'
 import { publishUntilAcked } from './helpers/publish-stream.js'
 import { connectCollecting, type Received } from './helpers/connect.js'
 import { expectNothingFor, waitUntil } from './helpers/wait.js'
@@ -11,13 +8,10 @@ import { expectNothingFor, waitUntil } from './helpers/wait.js'
 const opts = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 5000 }
 
 describe('kill -9 of the broker', () => {
-  let dataDir = ''
-  const brokers: BrokerProcess[] = []
+  // The broker processes and their data directories go when each test ends.
   const clients: MqttClient[] = []
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
-    await Promise.all(brokers.splice(0).map((b) => b.kill9()))
-    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true })
   })
 
   async function connect (url: string, clientId: string, clean: boolean): Promise<MqttClient> {
@@ -27,36 +21,33 @@ describe('kill -9 of the broker', () => {
   }
 
   it('delivers every PUBACKed QoS 1 message to persistent subscribers after SIGKILL mid-stream', async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'fleetq-crash-'))
-    const first = await spawnBroker(dataDir)
-    brokers.push(first)
+    const broker = await startBrokerProcess()
 
     // One subscriber away during the crash, one online and acknowledging.
-    const away = await connect(first.url, 'away', false)
+    const away = await connect(broker.url, 'away', false)
     await away.subscribeAsync('crash/#', { qos: 1 })
     await away.endAsync()
-    const online = await connect(first.url, 'online', false)
+    const online = await connect(broker.url, 'online', false)
     const receivedOnline = new Set<number>()
     online.on('message', (_t, payload) => receivedOnline.add(Number(payload.toString())))
     await online.subscribeAsync('crash/#', { qos: 1 })
 
     // Many publishes in flight at once, so the kill lands between a PUBACK
     // and the queue writes (the window the publish journal closes).
-    const pub = await connect(first.url, 'pub', true)
+    const pub = await connect(broker.url, 'pub', true)
     pub.on('error', () => undefined)
     const killAfter = 1500
     const stream = await publishUntilAcked(pub, (n) => `crash/${n % 7}`, killAfter)
     const acked = stream.acked
-    await first.kill9()
+    await broker.kill()
     // Publishes still pending at the kill were never acknowledged: no promise.
     await stream.settled()
     expect(acked.size).toBeGreaterThanOrEqual(killAfter)
 
-    const second = await spawnBroker(dataDir)
-    brokers.push(second)
-    const awayAgain = await connectCollecting(second.url, { clientId: 'away', clean: false })
+    await broker.restart()
+    const awayAgain = await connectCollecting(broker.url, { clientId: 'away', clean: false })
     clients.push(awayAgain.client)
-    const onlineAgain = await connectCollecting(second.url, { clientId: 'online', clean: false })
+    const onlineAgain = await connectCollecting(broker.url, { clientId: 'online', clean: false })
     clients.push(onlineAgain.client)
 
     const numbers = (got: Received[]): Set<number> => new Set(got.map((m) => Number(m.payload)))
@@ -70,21 +61,18 @@ describe('kill -9 of the broker', () => {
   })
 
   it('keeps retained messages and subscriptions through SIGKILL', async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'fleetq-crash-'))
-    const first = await spawnBroker(dataDir)
-    brokers.push(first)
-    const sub = await connect(first.url, 'sleeper', false)
+    const broker = await startBrokerProcess()
+    const sub = await connect(broker.url, 'sleeper', false)
     await sub.subscribeAsync('state/+/cmd', { qos: 1 })
     await sub.endAsync()
-    const pub = await connect(first.url, 'pub', true)
+    const pub = await connect(broker.url, 'pub', true)
     await pub.publishAsync('state/dev1', 'online', { qos: 1, retain: true })
-    await first.kill9()
+    await broker.kill()
 
-    const second = await spawnBroker(dataDir)
-    brokers.push(second)
-    const pub2 = await connect(second.url, 'pub2', true)
+    await broker.restart()
+    const pub2 = await connect(broker.url, 'pub2', true)
     await pub2.publishAsync('state/dev1/cmd', 'reboot', { qos: 1 })
-    const back = await connectCollecting(second.url, { clientId: 'sleeper', clean: false })
+    const back = await connectCollecting(broker.url, { clientId: 'sleeper', clean: false })
     clients.push(back.client)
     const got = (): string[] => back.received.map((m) => `${m.topic}=${m.payload}`)
     await waitUntil(() => got().length >= 1, 'the command queued for the restored subscription')

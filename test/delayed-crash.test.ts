@@ -1,9 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type MqttClient } from 'mqtt'
-import { spawnBroker, type BrokerProcess } from './helpers/broker-process.js'
+import { startBrokerProcess } from './helpers/broker-process.js'
 import { connectCollecting, type Received } from './helpers/connect.js'
 import { uniqueTopic } from './helpers/start-broker.js'
 import { waitForEvent } from './helpers/mqtt-helpers.js'
@@ -12,22 +9,11 @@ import { expectNothingFor, waitUntil } from './helpers/wait.js'
 const opts = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 5000 }
 
 describe('delayed messages across kill -9 of the broker', () => {
-  let dataDir = ''
-  const brokers: BrokerProcess[] = []
+  // The broker processes and their data directories go when each test ends.
   const clients: MqttClient[] = []
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
-    await Promise.all(brokers.splice(0).map((b) => b.kill9()))
-    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true })
-    dataDir = ''
   })
-
-  async function spawn (): Promise<BrokerProcess> {
-    dataDir ||= await mkdtemp(join(tmpdir(), 'fleetq-delayed-crash-'))
-    const b = await spawnBroker(dataDir)
-    brokers.push(b)
-    return b
-  }
 
   async function connect (url: string, clientId: string, clean: boolean): Promise<MqttClient> {
     const client = await mqtt.connectAsync(url, { ...opts, clientId, clean })
@@ -54,19 +40,19 @@ describe('delayed messages across kill -9 of the broker', () => {
   }
 
   it('publishes every PUBACKed delayed message once, at its time, after SIGKILL before it was due', async () => {
-    const first = await spawn()
+    const broker = await startBrokerProcess()
     const t = uniqueTopic('crash')
-    await sleeper(first.url, 'delayed-crash-sleeper', `${t}/#`)
-    const pub = await connect(first.url, 'delayed-crash-pub', true)
+    await sleeper(broker.url, 'delayed-crash-sleeper', `${t}/#`)
+    const pub = await connect(broker.url, 'delayed-crash-pub', true)
     const n = 50
     const sentAt = Date.now()
     // Long enough that the second broker (about a second to spawn) is up before they are due.
     await Promise.all(Array.from({ length: n }, (_, i) => pub.publishAsync(`$delayed/3/${t}/n`, String(i), { qos: 1 })))
-    await first.kill9()
+    await broker.kill()
     expect(Date.now() - sentAt, 'killed before any was due').toBeLessThan(3000)
 
-    const second = await spawn()
-    const back = await connectTimed(second.url, 'delayed-crash-sleeper')
+    await broker.restart()
+    const back = await connectTimed(broker.url, 'delayed-crash-sleeper')
     const distinct = (): Set<string> => new Set(back.received.map((m) => m.payload))
     await waitUntil(() => distinct().size === n, () => `all ${n} delayed messages (have ${distinct().size})`)
     // None had fired before the kill, so there is nothing to send twice.
@@ -78,25 +64,25 @@ describe('delayed messages across kill -9 of the broker', () => {
   })
 
   it('loses none of a large batch when killed while it is being published (at least once)', async () => {
-    const first = await spawn()
+    const broker = await startBrokerProcess()
     const t = uniqueTopic('batch')
     const received: Received[] = []
-    const online = await connectCollecting(first.url, { clientId: 'delayed-batch-sub', clean: false }, received)
+    const online = await connectCollecting(broker.url, { clientId: 'delayed-batch-sub', clean: false }, received)
     clients.push(online.client)
     await online.client.subscribeAsync(`${t}/#`, { qos: 1 })
-    const pub = await connect(first.url, 'delayed-batch-pub', true)
+    const pub = await connect(broker.url, 'delayed-batch-pub', true)
     const n = 5000
     await Promise.all(Array.from({ length: n }, (_, i) => pub.publishAsync(`$delayed/2/${t}/n`, String(i), { qos: 1 })))
 
     // Killed mid-way through firing: some delivered, the rest stored or half-published.
     await waitUntil(() => received.length >= n / 5, 'the batch to start firing')
-    await first.kill9()
+    await broker.kill()
     const beforeKill = new Set(received.map((m) => m.payload)).size
     expect(beforeKill, 'killed before the whole batch was delivered').toBeLessThan(n)
     await online.client.endAsync(true)
 
-    const second = await spawn()
-    const again = await connectCollecting(second.url, { clientId: 'delayed-batch-sub', clean: false }, received)
+    await broker.restart()
+    const again = await connectCollecting(broker.url, { clientId: 'delayed-batch-sub', clean: false }, received)
     clients.push(again.client)
     const distinct = (): Set<string> => new Set(received.map((m) => m.payload))
     await waitUntil(() => distinct().size === n, () => `all ${n} messages (have ${distinct().size}, ${beforeKill} before the kill)`, 30_000)

@@ -5,10 +5,13 @@ import { startBroker, type TestBroker } from './helpers/start-broker.js'
 
 const run = promisify(execFile)
 
-/** Runs `examples/<name>/main.ts` against a fresh broker, as `npm run example:<name>` would. */
-async function runExample (name: string, url: string): Promise<string> {
+/**
+ * Runs `examples/<name>/main.ts` as `npm run example:<name>` would: against a
+ * fresh broker at `url`, or, without one, an example that starts its own.
+ */
+async function runExample (name: string, url?: string): Promise<string> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', `examples/${name}/main.ts`], {
-    env: { ...process.env, FLEETQ_URL: url },
+    env: { ...process.env, ...(url === undefined ? {} : { FLEETQ_URL: url }) },
     timeout: 60_000
   })
   return stdout
@@ -46,5 +49,14 @@ describe('examples run', () => {
     expect(out).toContain('heartbeat fired 2 times')
     expect(out).toContain('refused: FLEETQ_TIMEZONE_INVALID')
     expect(out).toContain('schedules left: 0')
+  })
+
+  it('user-task-type: the CLI broker learns a task type from a schema folder; mosquitto_pub submits, a worker runs it, a bad payload is dead-lettered', async () => {
+    // Starts `fleetq broker --config examples/user-task-type/fleetq.json` itself.
+    const out = await runExample('user-task-type')
+    expect(out).toContain('worker got sensor-calibration from thermostat-12: sensor t-17, offset 0.4, scale 1.02')
+    expect(out).toContain('dead letter on $fleetq/dead/sensor-calibration: validation from thermostat-12: /offset must be number')
+    expect(out).toContain('worker ran 1 task')
+    expect(out).toContain('broker stopped')
   })
 })

@@ -32,6 +32,24 @@ describe('layer boundaries (npm run lint)', () => {
     expect(await layerErrors('protocol/probe.ts', "import { Aedes } from 'aedes'\nexport const a = Aedes\n")).toHaveLength(1)
   })
 
+  it('fails Aedes imported outside broker/mqtt/ (broker/persistence/ may implement aedes-persistence)', async () => {
+    const aedesOnly = /only broker\/mqtt\/ may import Aedes/
+    expect(await layerErrors('broker/probe.ts', "import { Aedes } from 'aedes'\nexport const a = Aedes\n")).toEqual([expect.stringMatching(aedesOnly)])
+    expect(await layerErrors('broker/shared/probe.ts', "import type { Client } from 'aedes'\nexport type C = Client\n")).toEqual([expect.stringMatching(aedesOnly)])
+    expect(await layerErrors('broker/tasks/probe.ts', "import mqemitter from 'mqemitter'\nexport const m = mqemitter\n")).toHaveLength(1)
+    expect(await layerErrors('broker/durability/probe.ts', "import mqttPacket from 'mqtt-packet'\nexport const m = mqttPacket\n")).toHaveLength(1)
+    expect(await layerErrors('broker/persistence/probe.ts', "import type { Client } from 'aedes'\nexport type C = Client\n")).toHaveLength(1)
+    // broker/ keeps its other rule where the Aedes one applies
+    expect(await layerErrors('broker/shared/probe.ts', "import { connect } from '../../client/index.js'\nexport const c = connect\n")).toHaveLength(1)
+  })
+
+  it('lets broker/mqtt/ import Aedes, and broker/persistence/ aedes-persistence', async () => {
+    expect(await layerErrors('broker/mqtt/probe.ts', "import { Aedes } from 'aedes'\nimport mqemitter from 'mqemitter'\nexport const a = [Aedes, mqemitter]\n")).toEqual([])
+    expect(await layerErrors('broker/mqtt/internals/probe.ts', "import type { Client } from 'aedes'\nexport type C = Client\n")).toEqual([])
+    expect(await layerErrors('broker/persistence/probe.ts', "import memory from 'aedes-persistence'\nexport const m = memory\n")).toEqual([])
+    expect(await layerErrors('broker/mqtt/probe.ts', "import { connect } from '../../client/index.js'\nexport const c = connect\n")).toHaveLength(1)
+  })
+
   it('lets both sides import protocol/', async () => {
     expect(await layerErrors('broker/probe.ts', "import { taskTopic } from '../protocol/topics.js'\nexport const t = taskTopic\n")).toEqual([])
     expect(await layerErrors('client/probe.ts', "import { taskTopic } from '../protocol/topics.js'\nexport const t = taskTopic\n")).toEqual([])

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Level } from 'level'
-import { LevelPersistence } from '../broker/persistence/level-persistence.js'
-import { openLevelStore } from '../broker/persistence/store.js'
+import { Keyspace } from '../broker/persistence/keyspace.js'
+import { createSessionStores } from '../broker/persistence/open-persistence.js'
 
 // Why fleetq ships its own persistence rather than aedes-persistence-level 9.2:
 // the same scenarios run against both; the upstream one is expected to get
@@ -33,19 +33,26 @@ async function tempDir (): Promise<string> {
 }
 afterEach(async () => { await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true }))) })
 
-const candidates: Record<string, () => Promise<{ make: () => PersistenceUnderTest }>> = {
+type Make = () => Promise<PersistenceUnderTest>
+
+const candidates: Record<string, () => Promise<{ make: Make }>> = {
   'fleetq LevelPersistence': async () => {
     const dir = await tempDir()
-    return { make: () => new LevelPersistence(openLevelStore(dir)) as unknown as PersistenceUnderTest }
+    return {
+      make: async () => {
+        const keyspace = await Keyspace.open({ location: dir })
+        return createSessionStores(keyspace).persistence as unknown as PersistenceUnderTest
+      }
+    }
   },
   'aedes-persistence-level 9.2': async () => {
     const dir = await tempDir()
-    return { make: () => new UpstreamLevelPersistence(new Level(dir, { valueEncoding: 'buffer' })) }
+    return { make: async () => new UpstreamLevelPersistence(new Level(dir, { valueEncoding: 'buffer' })) }
   }
 }
 
-async function overlappingFiltersKeepBoth (make: () => PersistenceUnderTest): Promise<string[]> {
-  const p = make()
+async function overlappingFiltersKeepBoth (make: Make): Promise<string[]> {
+  const p = await make()
   await p.setup({ id: 'b1' })
   const client = { id: 'device-1' }
   await p.addSubscriptions(client, [{ topic: 'a/#', qos: 1 }])
@@ -57,10 +64,10 @@ async function overlappingFiltersKeepBoth (make: () => PersistenceUnderTest): Pr
   return subs.map((s) => `${s.clientId} ${s.topic}`)
 }
 
-async function orderAcrossRestarts (make: () => PersistenceUnderTest): Promise<string[]> {
+async function orderAcrossRestarts (make: Make): Promise<string[]> {
   const payloads: string[] = []
   for (let run = 0; run < 6; run++) {
-    const p = make()
+    const p = await make()
     // a new broker id per start, as Aedes picks by default
     const brokerId = `${String.fromCharCode(122 - run)}-broker`
     await p.setup({ id: brokerId })
@@ -69,7 +76,7 @@ async function orderAcrossRestarts (make: () => PersistenceUnderTest): Promise<s
     })
     await p.destroy()
   }
-  const p = make()
+  const p = await make()
   await p.setup({ id: 'last' })
   for await (const packet of p.outgoingStream({ id: 'c' })) payloads.push(Buffer.from(packet.payload).toString())
   await p.destroy()

@@ -1,53 +1,43 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { connect } from '../client/index.js'
-import { spawnBroker, type BrokerProcess } from './helpers/broker-process.js'
+import { startBrokerProcess } from './helpers/broker-process.js'
 import { connectCollecting, type Received } from './helpers/connect.js'
 import { waitUntil } from './helpers/wait.js'
 
 const thumb = { imageUrl: 'https://example.com/a.png', width: 10, height: 10 }
 
 describe('schedules across kill -9 of the broker', () => {
-  let dataDir = ''
-  const brokers: BrokerProcess[] = []
+  // The broker processes and their data directories go when each test ends.
   const clients: MqttClient[] = []
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
-    await Promise.all(brokers.splice(0).map((b) => b.kill9()))
-    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true })
   })
 
   it('each tick makes exactly one task: none lost, none made twice, with catchUp all over the downtime', async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'fleetq-sched-crash-'))
-    const first = await spawnBroker(dataDir)
-    brokers.push(first)
+    const broker = await startBrokerProcess()
     const received: Received[] = []
-    const sub = await connectCollecting(first.url, { clientId: 'tick-watcher', clean: false }, received)
+    const sub = await connectCollecting(broker.url, { clientId: 'tick-watcher', clean: false }, received)
     clients.push(sub.client)
     await sub.client.subscribeAsync('tasks/thumbnail', { qos: 1 })
-    const admin = await connect(first.url, { clientId: 'tick-admin', reconnectPeriod: 0 })
+    const admin = await connect(broker.url, { clientId: 'tick-admin', reconnectPeriod: 0 })
     await admin.schedules.upsert({ name: 'every-second', cron: '* * * * * *', task: 'thumbnail', payload: thumb, catchUp: 'all' })
     await admin.close()
     await waitUntil(() => received.length >= 3, 'three ticks before the kill')
-    await first.kill9()
+    await broker.kill()
     await sub.client.endAsync(true)
     clients.splice(0)
 
     // Down for a while: those ticks are caught up on start (catchUp 'all').
     const downSince = Date.now()
     await waitUntil(() => Date.now() - downSince >= 1500, 'a second and a half of downtime')
-    const second = await spawnBroker(dataDir)
-    brokers.push(second)
-    const again = await connectCollecting(second.url, { clientId: 'tick-watcher', clean: false }, received)
+    await broker.restart()
+    const again = await connectCollecting(broker.url, { clientId: 'tick-watcher', clean: false }, received)
     clients.push(again.client)
     const ticksSeen = (): Set<string> => new Set(received.map((r) => (JSON.parse(r.payload) as { createdAt: string }).createdAt))
     const afterRestart = Date.now()
     await waitUntil(() => [...ticksSeen()].some((t) => Date.parse(t) >= afterRestart + 1000), 'ticks after the restart')
-    await second.stop()
-    brokers.splice(0)
+    await broker.close()
 
     const envelopes = received.map((r) => JSON.parse(r.payload) as { id: string, createdAt: string })
     const idsByTick = new Map<string, Set<string>>()

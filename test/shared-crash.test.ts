@@ -1,48 +1,39 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import mqtt, { type MqttClient } from 'mqtt'
-import { spawnBroker, type BrokerProcess } from './helpers/broker-process.js'
+import { startBrokerProcess } from './helpers/broker-process.js'
 import { publishUntilAcked } from './helpers/publish-stream.js'
 import { connectCollecting } from './helpers/connect.js'
 import { RawClient } from './helpers/raw-client.js'
 import { waitUntil } from './helpers/wait.js'
 
 describe('shared subscription groups through kill -9', () => {
-  let dataDir = ''
-  const brokers: BrokerProcess[] = []
+  // The broker processes and their data directories go when each test ends.
   const clients: MqttClient[] = []
   const raws: RawClient[] = []
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
     for (const r of raws.splice(0)) r.destroy()
-    await Promise.all(brokers.splice(0).map((b) => b.kill9()))
-    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true })
   })
 
   it('delivers every PUBACKed message at least once after SIGKILL with messages queued and in flight', async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'fleetq-shared-crash-'))
-    const first = await spawnBroker(dataDir)
-    brokers.push(first)
+    const broker = await startBrokerProcess()
 
     // A member that takes its window and never acknowledges: in flight at the kill.
-    const holder = await RawClient.connect(first.port, 'holder')
+    const holder = await RawClient.connect(broker.port, 'holder')
     raws.push(holder)
     expect(await holder.subscribe('$share/crash/jobs/#', 1)).toBe(1)
 
-    const pub = await mqtt.connectAsync(first.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'pub' })
+    const pub = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: 'pub' })
     clients.push(pub)
     pub.on('error', () => undefined)
     const stream = await publishUntilAcked(pub, (n) => `jobs/${n % 5}`, 1200)
     const acked = stream.acked
-    await first.kill9()
+    await broker.kill()
     await stream.settled()
     expect(holder.received.length).toBeGreaterThan(0)
 
-    const second = await spawnBroker(dataDir)
-    brokers.push(second)
-    const worker = await connectCollecting(second.url, { clientId: 'worker' })
+    await broker.restart()
+    const worker = await connectCollecting(broker.url, { clientId: 'worker' })
     clients.push(worker.client)
     // a wide window: this test is about what arrives, not about pacing
     await worker.client.publishAsync('$fleetq/share/prefetch', JSON.stringify({ prefetch: 200 }), { qos: 1 })

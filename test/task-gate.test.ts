@@ -5,7 +5,8 @@ import { pino } from 'pino'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { TaskEnvelope } from '../protocol/generated/task-types.js'
 import { TaskSchemas } from '../protocol/schema-registry.js'
-import { openLevelStore, openMemoryStore, prefixRange, type KeyValueStore } from '../broker/persistence/store.js'
+import { Keyspace } from '../broker/persistence/keyspace.js'
+import { LevelIdempotencyStore, type IdempotencyStore } from '../broker/tasks/idempotency-keys.js'
 import type { GateDeadLetter } from '../protocol/messages.js'
 import { TaskGate, type GatePacket, type TaskGateOptions } from '../broker/tasks/task-gate.js'
 
@@ -21,15 +22,18 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-async function memoryStore (): Promise<KeyValueStore> {
-  const store = openMemoryStore()
-  await store.open()
-  cleanups.push(() => store.close())
-  return store
+function idempotencyStore (keyspace: Keyspace): IdempotencyStore {
+  return new LevelIdempotencyStore(keyspace.sublevel('idempotency-keys'), keyspace.writer)
 }
 
-async function createGate (options: Partial<TaskGateOptions> = {}, store?: KeyValueStore): Promise<TaskGate> {
-  const gate = await TaskGate.create({ schemas, store: store ?? await memoryStore(), logger, ...options })
+async function memoryStore (): Promise<{ store: IdempotencyStore, keyspace: Keyspace }> {
+  const keyspace = await Keyspace.open()
+  cleanups.push(() => keyspace.close())
+  return { store: idempotencyStore(keyspace), keyspace }
+}
+
+async function createGate (options: Partial<TaskGateOptions> = {}, store?: IdempotencyStore): Promise<TaskGate> {
+  const gate = await TaskGate.create({ schemas, store: store ?? (await memoryStore()).store, logger, ...options })
   cleanups.push(() => gate.close())
   return gate
 }
@@ -305,7 +309,7 @@ describe('idempotency keys', () => {
   })
 
   it('bounds the keys kept, oldest first', async () => {
-    const store = await memoryStore()
+    const { store } = await memoryStore()
     const gate = await createGate({ maxIdempotencyKeys: 2 }, store)
     for (const key of ['a', 'b', 'c']) await gate.inspect(keyed(key), 'p1').commit?.()
     await gate.close()
@@ -327,9 +331,8 @@ describe('idempotency keys', () => {
     vi.useFakeTimers({ toFake: ['Date'] })
     vi.setSystemTime(new Date('2025-06-01T00:00:00Z'))
 
-    let store = openLevelStore(dir)
-    await store.open()
-    let gate = await TaskGate.create({ schemas, store, logger, idempotencyWindowMs: 60_000 })
+    let keyspace = await Keyspace.open({ location: dir })
+    let gate = await TaskGate.create({ schemas, store: idempotencyStore(keyspace), logger, idempotencyWindowMs: 60_000 })
     const first = gate.inspect(keyed('order-1'), 'p1')
     await first.commit?.()
     vi.setSystemTime(new Date('2025-06-01T00:00:30Z'))
@@ -337,39 +340,36 @@ describe('idempotency keys', () => {
     // Claimed but never committed (the publish was refused): not durable.
     gate.inspect(keyed('order-3'), 'p1')
     await gate.close()
-    await store.close()
+    await keyspace.close()
 
-    store = openLevelStore(dir)
-    await store.open()
-    gate = await TaskGate.create({ schemas, store, logger, idempotencyWindowMs: 60_000 })
+    keyspace = await Keyspace.open({ location: dir })
+    gate = await TaskGate.create({ schemas, store: idempotencyStore(keyspace), logger, idempotencyWindowMs: 60_000 })
     expect(gate.stats().idempotencyKeys).toBe(2)
     expect(gate.inspect(keyed('order-1'), 'p1')).toEqual({ action: 'duplicate', taskId: first.taskId })
     expect(gate.inspect(keyed('order-3'), 'p1').action).toBe('pass')
     await gate.close()
-    await store.close()
+    await keyspace.close()
 
     // Past order-1's window, not order-2's: order-1 is dropped from the store at start.
     vi.setSystemTime(new Date('2025-06-01T00:01:10Z'))
-    store = openLevelStore(dir)
-    await store.open()
-    cleanups.push(() => store.close())
+    keyspace = await Keyspace.open({ location: dir })
+    cleanups.push(() => keyspace.close())
+    const store = idempotencyStore(keyspace)
     gate = await TaskGate.create({ schemas, store, logger, idempotencyWindowMs: 60_000 })
     cleanups.push(() => gate.close())
     expect(gate.stats().idempotencyKeys).toBe(1)
-    const stored: string[] = []
-    for await (const key of store.keys(prefixRange('ik:'))) stored.push(key)
-    expect(stored).toEqual(['ik:thumbnail/order-2'])
+    const stored = (await store.load()).map(({ id }) => id)
+    expect(stored).toEqual(['thumbnail/order-2'])
     expect(gate.inspect(keyed('order-1'), 'p1').action).toBe('pass')
     expect(gate.inspect(keyed('order-2'), 'p1').action).toBe('duplicate')
   })
 
   it('releases the claim when the key cannot be stored', async () => {
-    const store = await memoryStore()
+    const { store, keyspace } = await memoryStore()
     const gate = await createGate({}, store)
-    await store.close()
+    await keyspace.close()
     const decision = gate.inspect(keyed('k'), 'p1')
     await expect(decision.commit?.()).rejects.toThrow()
     expect(gate.inspect(keyed('k'), 'p1').action).toBe('pass')
-    await store.open()
   })
 })

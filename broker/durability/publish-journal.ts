@@ -1,6 +1,6 @@
-import type { PublishPacket } from 'aedes'
+import type { PublishPacket } from '../types/mqtt.js'
 import type { Logger } from 'pino'
-import type { LevelPersistence } from '../persistence/level-persistence.js'
+import type { JournalStore } from '../persistence/journal-store.js'
 
 const JOURNAL_KEY = Symbol('fleetq.journalKey')
 
@@ -16,23 +16,25 @@ type JournaledPacket = PublishPacket & { [JOURNAL_KEY]?: string }
  * stored and routed the message (`published`). On start, whatever is left in
  * the journal was acknowledged but maybe not routed, and is published again:
  * at least once, as QoS 1 promises [MQTT-4.3.2].
+ *
+ * The entries live in a `JournalStore` (broker/persistence/journal-store.ts).
  */
 export class PublishJournal {
-  readonly #persistence: LevelPersistence
+  readonly #store: JournalStore
   readonly #logger: Logger
   /** Recorded and not yet settled: publishes still being routed. */
   readonly #open = new Set<string>()
   #removals: Array<Promise<void>> = []
 
-  constructor (persistence: LevelPersistence, logger: Logger) {
-    this.#persistence = persistence
+  constructor (store: JournalStore, logger: Logger) {
+    this.#store = store
     this.#logger = logger
   }
 
   /** Called from authorizePublish, after access checks, before the PUBACK. */
   async record (packet: PublishPacket): Promise<void> {
     if (packet.qos !== 1) return
-    const key = await this.#persistence.journalAppend({
+    const key = await this.#store.append({
       cmd: 'publish',
       topic: packet.topic,
       payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload),
@@ -51,7 +53,7 @@ export class PublishJournal {
     this.#open.delete(key)
     // Not awaited: a crash before this delete lands only replays the message,
     // which QoS 1 allows, and the publisher's pipeline is not held up.
-    const removal = this.#persistence.journalRemove(key).catch((err: unknown) => {
+    const removal = this.#store.remove(key).catch((err: unknown) => {
       this.#logger.error({ err, key }, 'could not clear publish journal entry')
     })
     this.#removals.push(removal)
@@ -74,7 +76,7 @@ export class PublishJournal {
 
   /** Publishes again what a previous run acknowledged but did not finish routing. */
   async replay (publish: (packet: PublishPacket) => Promise<void>): Promise<number> {
-    const entries = await this.#persistence.journalEntries()
+    const entries = await this.#store.entries()
     for (const { key, packet } of entries) {
       await publish({
         cmd: 'publish',
@@ -84,7 +86,7 @@ export class PublishJournal {
         retain: packet.retain,
         dup: false
       })
-      await this.#persistence.journalRemove(key)
+      await this.#store.remove(key)
     }
     if (entries.length > 0) this.#logger.info({ count: entries.length }, 'replayed acknowledged messages from the publish journal')
     return entries.length

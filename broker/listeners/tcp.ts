@@ -12,7 +12,7 @@ export interface TcpListener {
 export async function listenTcp (handle: (socket: Socket) => void, port: number, host: string): Promise<TcpListener> {
   const server = createServer((socket) => {
     // Nagle's algorithm holds small writes back for tens of milliseconds,
-    // which doubles QoS 1 round trips (DESIGN.md, upstream risks).
+    // which doubles QoS 1 round trips (docs/benchmarks.md).
     socket.setNoDelay(true)
     handle(socket)
   })

@@ -3,8 +3,8 @@ import { Readable } from 'node:stream'
 import { QlobberTrue } from 'qlobber'
 import QlobberSub from 'qlobber/aedes/qlobber-sub.js'
 import { decodePacket, decodeQueuedPacket, decodeValue, encodePacket, encodeQueuedPacket, encodeValue, type StoredPacket } from './packet-codec.js'
-import { prefixRange, type KeyValueStore, type StoreOp } from './store.js'
-import { WriteBatcher } from './write-batcher.js'
+import { prefixRange, type KeyValueStore, type SublevelOp } from './store.js'
+import type { WriteBatcher } from './write-batcher.js'
 
 /*
  * fleetq's aedes persistence, on any abstract-level store (LevelDB on disk,
@@ -16,16 +16,17 @@ import { WriteBatcher } from './write-batcher.js'
  *   lifetimes is replayed out of order;
  * - queues are unbounded.
  * Here queue keys carry a store-wide sequence number (order survives restarts),
- * queues are bounded per client, writes are coalesced (write-batcher.ts), and a
- * publish journal lets the broker store a QoS 1 message before its PUBACK.
+ * queues are bounded per client, and writes are coalesced (write-batcher.ts;
+ * the publish journal, journal-store.ts, shares the batcher, so a QoS 1
+ * publish's journal entry and queue entries land in the same batches).
  *
- * Key layout (clientId is URI-encoded so ':' cannot appear inside it):
- *   r:{topic}                       retained packet
- *   s:{clientId}:{filter}           subscription { qos, rh, rap, nl }
- *   o:{clientId}:{seq}              queued outgoing packet, in seq order
- *   i:{clientId}:{messageId}        incoming QoS 2 packet awaiting PUBREL
- *   w:{clientId}                    will
- *   j:{seq}                         publish journal (see broker/durability/)
+ * Keys, one sublevel each (clientId is URI-encoded so ':' cannot appear
+ * inside it; docs/keyspace.md):
+ *   retained       {topic}                   retained packet
+ *   subscriptions  {clientId}:{filter}       subscription { qos, rh, rap, nl }
+ *   outgoing       {clientId}:{seq}          queued outgoing packet, in seq order
+ *   incoming       {clientId}:{messageId}    incoming QoS 2 packet awaiting PUBREL
+ *   wills          {clientId}                will
  */
 
 const QLOBBER_OPTIONS = {
@@ -34,13 +35,6 @@ const QLOBBER_OPTIONS = {
   separator: '/',
   match_empty_levels: true // [MQTT-4.7.1-3]
 }
-
-const RETAINED = 'r:'
-const SUBSCRIPTIONS = 's:'
-const OUTGOING = 'o:'
-const INCOMING = 'i:'
-const WILL = 'w:'
-const JOURNAL = 'j:'
 
 const pad = (n: number): string => n.toString().padStart(16, '0')
 const enc = (clientId: string): string => encodeURIComponent(clientId)
@@ -86,18 +80,29 @@ export interface LevelPersistenceOptions {
   trackDeliveries?: boolean
 }
 
+/** What the persistence is handed: its sublevels of the keyspace, and how it writes and closes. */
+export interface SessionStores {
+  retained: KeyValueStore
+  subscriptions: KeyValueStore
+  outgoing: KeyValueStore
+  incoming: KeyValueStore
+  wills: KeyValueStore
+  /** Coalesces writes to the sublevels above (shared with the publish journal). */
+  writes: WriteBatcher
+  /**
+   * Called last by `destroy()`, once its writes are stored. The broker
+   * destroys its persistence after every other store is closed, so this
+   * closes the database (open-persistence.ts).
+   */
+  close: () => Promise<void>
+}
+
 export interface LevelPersistenceEvents {
   'queue-overflow': [clientId: string, topic: string]
 }
 
-/** An entry of the publish journal: a packet acknowledged but not yet routed. */
-export interface JournalEntry {
-  key: string
-  packet: StoredPacket
-}
-
 export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
-  readonly #store: KeyValueStore
+  readonly #stores: SessionStores
   readonly #writes: WriteBatcher
   readonly #maxQueued: number
   readonly #trackDeliveries: boolean
@@ -118,10 +123,10 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   /** Messages not queued because a client's queue was full, since start. */
   droppedMessages = 0
 
-  constructor (store: KeyValueStore, options: LevelPersistenceOptions = {}) {
+  constructor (stores: SessionStores, options: LevelPersistenceOptions = {}) {
     super()
-    this.#store = store
-    this.#writes = new WriteBatcher(store)
+    this.#stores = stores
+    this.#writes = stores.writes
     this.#maxQueued = options.maxQueuedPerClient ?? 100_000
     this.#trackDeliveries = options.trackDeliveries ?? false
   }
@@ -133,44 +138,40 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
 
   async setup (broker: { id: string }): Promise<void> {
     this.#broker = broker
-    await this.#store.open()
-    for await (const [key, value] of this.#store.iterator(prefixRange(SUBSCRIPTIONS))) {
-      const rest = key.slice(SUBSCRIPTIONS.length)
-      const sep = rest.indexOf(':')
-      const clientId = decodeURIComponent(rest.slice(0, sep))
-      const topic = rest.slice(sep + 1)
+    const { subscriptions, retained, outgoing } = this.#stores
+    for await (const [key, value] of subscriptions.iterator()) {
+      const sep = key.indexOf(':')
+      const clientId = decodeURIComponent(key.slice(0, sep))
+      const topic = key.slice(sep + 1)
       this.#rememberSub(clientId, topic, decodeValue<SubRecord>(value))
     }
-    for await (const [, value] of this.#store.iterator(prefixRange(RETAINED))) {
+    for await (const [, value] of retained.iterator()) {
       const packet = decodePacket(value)
       this.#retained.set(packet.topic, packet)
     }
-    for await (const [key, value] of this.#store.iterator(prefixRange(OUTGOING))) {
-      const rest = key.slice(OUTGOING.length)
-      const sep = rest.lastIndexOf(':')
-      const clientId = decodeURIComponent(rest.slice(0, sep))
-      const seq = Number(rest.slice(sep + 1))
+    for await (const [key, value] of outgoing.iterator()) {
+      const sep = key.lastIndexOf(':')
+      const clientId = decodeURIComponent(key.slice(0, sep))
+      const seq = Number(key.slice(sep + 1))
       const packet = decodePacket(value)
       this.#index(clientId, seq, packet)
       this.#seq = Math.max(this.#seq, seq)
-    }
-    for await (const key of this.#store.keys({ ...prefixRange(JOURNAL), reverse: true, limit: 1 })) {
-      this.#seq = Math.max(this.#seq, Number(key.slice(JOURNAL.length)))
     }
   }
 
   // ---- retained -------------------------------------------------------------
 
   async storeRetained (packet: StoredPacket): Promise<void> {
-    const key = RETAINED + packet.topic
+    const key = packet.topic
+    const sublevel = this.#stores.retained
     // [MQTT-3.3.1-10] a retained message with an empty payload clears the topic
     if (packet.payload.length === 0) {
       this.#retained.delete(packet.topic)
-      await this.#writes.write([{ type: 'del', key }])
+      await this.#writes.write([{ type: 'del', sublevel, key }])
     } else {
       const stored = decodePacket(encodePacket(packet))
       this.#retained.set(packet.topic, stored)
-      await this.#writes.write([{ type: 'put', key, value: encodePacket(packet) }])
+      await this.#writes.write([{ type: 'put', sublevel, key, value: encodePacket(packet) }])
     }
   }
 
@@ -194,21 +195,23 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   // ---- subscriptions --------------------------------------------------------
 
   async addSubscriptions (client: ClientRef, subs: Subscription[]): Promise<void> {
-    const ops: StoreOp[] = []
+    const ops: SublevelOp[] = []
+    const sublevel = this.#stores.subscriptions
     for (const sub of subs) {
       const record: SubRecord = { qos: sub.qos, rh: sub.rh, rap: sub.rap, nl: sub.nl }
       if (sub.subscriptionIdentifier !== undefined) record.subscriptionIdentifier = sub.subscriptionIdentifier
       this.#rememberSub(client.id, sub.topic, record)
-      ops.push({ type: 'put', key: subKey(client.id, sub.topic), value: encodeValue(record) })
+      ops.push({ type: 'put', sublevel, key: subKey(client.id, sub.topic), value: encodeValue(record) })
     }
     await this.#writes.write(ops)
   }
 
   async removeSubscriptions (client: ClientRef, topics: string[]): Promise<void> {
-    const ops: StoreOp[] = []
+    const ops: SublevelOp[] = []
+    const sublevel = this.#stores.subscriptions
     for (const topic of topics) {
       this.#forgetSub(client.id, topic)
-      ops.push({ type: 'del', key: subKey(client.id, topic) })
+      ops.push({ type: 'del', sublevel, key: subKey(client.id, topic) })
     }
     await this.#writes.write(ops)
   }
@@ -269,7 +272,8 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     if (subs.length === 0) return
     const seq = ++this.#seq
     const value = encodeQueuedPacket({ ...packet, messageId: undefined })
-    const ops: StoreOp[] = []
+    const sublevel = this.#stores.outgoing
+    const ops: SublevelOp[] = []
     for (const { clientId } of subs) {
       const queue = this.#queue(clientId)
       // Overlapping filters of one client list it twice; it gets one copy.
@@ -280,7 +284,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
         continue
       }
       this.#index(clientId, seq, packet)
-      ops.push({ type: 'put', key: outgoingKey(clientId, seq), value })
+      ops.push({ type: 'put', sublevel, key: outgoingKey(clientId, seq), value })
     }
     await this.#writes.write(ops)
   }
@@ -301,7 +305,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       entry.messageId = packet.messageId
       entry.sentTo = client
       if (packet.messageId !== undefined) queue.byMessageId.set(packet.messageId, seq)
-      await this.#writes.write([{ type: 'put', key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
+      await this.#writes.write([{ type: 'put', sublevel: this.#stores.outgoing, key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
       return
     }
     // PUBREL of an outgoing QoS 2 exchange: it replaces the PUBLISH it follows.
@@ -311,7 +315,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     entry.sentTo = client
     packet.brokerId = entry.brokerId
     packet.brokerCounter = entry.brokerCounter
-    await this.#writes.write([{ type: 'put', key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
+    await this.#writes.write([{ type: 'put', sublevel: this.#stores.outgoing, key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
   }
 
   /**
@@ -330,14 +334,15 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     if (queue === undefined || seq === undefined) return undefined
     const entry = queue.bySeq.get(seq) as QueueEntry
     const key = outgoingKey(client.id, seq)
-    const value = await this.#read(key)
+    const sublevel = this.#stores.outgoing
+    const value = await this.#read(sublevel, key)
     queue.bySeq.delete(seq)
     queue.byMessageId.delete(packet.messageId as number)
     queue.byCounter.delete(counterKey(entry))
     // an empty queue goes, unless a stream is iterating it
     if (queue.bySeq.size === 0 && !this.#isStreamed(client.id)) this.#queues.delete(client.id)
     this.#wakeStream(client)
-    await this.#writes.write([{ type: 'del', key }])
+    await this.#writes.write([{ type: 'del', sublevel, key }])
     return value === undefined ? undefined : decodeQueuedPacket(value)
   }
 
@@ -361,7 +366,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
    */
   outgoingStream (client: ClientRef): Readable {
     const queue = this.#queue(client.id)
-    const read = this.#read.bind(this)
+    const read = this.#read.bind(this, this.#stores.outgoing)
     const track = this.#trackDeliveries
     const draining = this.#draining
     const caughtUp = this.#caughtUp
@@ -419,7 +424,8 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
         if (entry === undefined || entry.sentTo === client) yielded.delete(seq)
       }
       if (yielded.size === 0) return true
-      if ((client as { closed?: boolean }).closed === true) return false
+      // A stream of a persistence being destroyed ends too: nothing will take it.
+      if ((client as { closed?: boolean }).closed === true || this.#destroyed !== null) return false
       // Woken by outgoingUpdate / outgoingClearMessageId for this connection;
       // the timer only notices a connection that closed meanwhile.
       await new Promise<void>((resolve) => {
@@ -493,24 +499,25 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   // ---- incoming QoS 2 -------------------------------------------------------
 
   async incomingStorePacket (client: ClientRef, packet: StoredPacket): Promise<void> {
-    await this.#writes.write([{ type: 'put', key: incomingKey(client.id, packet.messageId), value: encodeQueuedPacket(packet) }])
+    await this.#writes.write([{ type: 'put', sublevel: this.#stores.incoming, key: incomingKey(client.id, packet.messageId), value: encodeQueuedPacket(packet) }])
   }
 
   async incomingGetPacket (client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket> {
-    const value = await this.#read(incomingKey(client.id, packet.messageId))
+    const value = await this.#read(this.#stores.incoming, incomingKey(client.id, packet.messageId))
     if (value === undefined) throw new Error('no such packet')
     return decodePacket(value)
   }
 
   async incomingDelPacket (client: ClientRef, packet: { messageId?: number }): Promise<void> {
-    await this.#writes.write([{ type: 'del', key: incomingKey(client.id, packet.messageId) }])
+    await this.#writes.write([{ type: 'del', sublevel: this.#stores.incoming, key: incomingKey(client.id, packet.messageId) }])
   }
 
   async cleanIncoming (client: ClientRef): Promise<void> {
-    const ops: StoreOp[] = []
+    const ops: SublevelOp[] = []
+    const sublevel = this.#stores.incoming
     await this.#writes.idle()
-    for await (const key of this.#store.keys(prefixRange(`${INCOMING}${enc(client.id)}:`))) {
-      ops.push({ type: 'del', key })
+    for await (const key of sublevel.keys(prefixRange(`${enc(client.id)}:`))) {
+      ops.push({ type: 'del', sublevel, key })
     }
     await this.#writes.write(ops)
   }
@@ -520,27 +527,27 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   async putWill (client: ClientRef, packet: StoredPacket): Promise<void> {
     packet.brokerId = this.#broker?.id ?? null
     packet.clientId = client.id
-    await this.#writes.write([{ type: 'put', key: WILL + enc(client.id), value: encodePacket(packet) }])
+    await this.#writes.write([{ type: 'put', sublevel: this.#stores.wills, key: enc(client.id), value: encodePacket(packet) }])
   }
 
   async getWill (client: ClientRef): Promise<StoredPacket | undefined> {
-    const value = await this.#read(WILL + enc(client.id))
+    const value = await this.#read(this.#stores.wills, enc(client.id))
     return value === undefined ? undefined : decodePacket(value)
   }
 
   async delWill (client: ClientRef): Promise<StoredPacket | undefined> {
     const will = await this.getWill(client)
     if (will === undefined) return undefined
-    await this.#writes.write([{ type: 'del', key: WILL + enc(client.id) }])
+    await this.#writes.write([{ type: 'del', sublevel: this.#stores.wills, key: enc(client.id) }])
     return will
   }
 
   streamWill (brokers: Record<string, unknown> = {}): Readable {
-    const store = this.#store
+    const wills = this.#stores.wills
     const writes = this.#writes
     return Readable.from((async function * () {
       await writes.idle()
-      for await (const [, value] of store.iterator(prefixRange(WILL))) {
+      for await (const [, value] of wills.iterator()) {
         const will = decodePacket(value)
         if (will.brokerId == null || brokers[will.brokerId] === undefined) yield will
       }
@@ -555,34 +562,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     return Readable.from(clients)
   }
 
-  // ---- publish journal ------------------------------------------------------
-
-  /** Stores a packet that is about to be acknowledged; see broker/durability/publish-journal.ts. */
-  async journalAppend (packet: StoredPacket): Promise<string> {
-    const key = JOURNAL + pad(++this.#seq)
-    await this.#writes.write([{ type: 'put', key, value: encodePacket(packet) }])
-    return key
-  }
-
-  async journalRemove (key: string): Promise<void> {
-    await this.#writes.write([{ type: 'del', key }])
-  }
-
-  async journalEntries (): Promise<JournalEntry[]> {
-    await this.#writes.idle()
-    const entries: JournalEntry[] = []
-    for await (const [key, value] of this.#store.iterator(prefixRange(JOURNAL))) {
-      entries.push({ key, packet: decodePacket(value) })
-    }
-    return entries
-  }
-
   // ---- lifecycle ------------------------------------------------------------
-
-  /** The store, for sibling stores kept in the same database (shared-subscription queues). */
-  get store (): KeyValueStore {
-    return this.#store
-  }
 
   /** Waits for every write issued so far to reach the store. */
   async flush (): Promise<void> {
@@ -594,16 +574,16 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       try {
         await this.#writes.idle()
       } finally {
-        await this.#store.close()
+        await this.#stores.close()
       }
     })()
     return this.#destroyed
   }
 
-  async #read (key: string): Promise<Buffer | undefined> {
-    const pending = this.#writes.pendingValue(key)
+  async #read (sublevel: KeyValueStore, key: string): Promise<Buffer | undefined> {
+    const pending = this.#writes.pendingValue(sublevel, key)
     if (pending !== undefined) return pending === null ? undefined : pending
-    return this.#store.get(key)
+    return sublevel.get(key)
   }
 }
 
@@ -612,13 +592,13 @@ function counterKey (packet: { brokerId?: string | null, brokerCounter?: number 
 }
 
 function subKey (clientId: string, topic: string): string {
-  return `${SUBSCRIPTIONS}${enc(clientId)}:${topic}`
+  return `${enc(clientId)}:${topic}`
 }
 
 function outgoingKey (clientId: string, seq: number): string {
-  return `${OUTGOING}${enc(clientId)}:${pad(seq)}`
+  return `${enc(clientId)}:${pad(seq)}`
 }
 
 function incomingKey (clientId: string, messageId: number | undefined): string {
-  return `${INCOMING}${enc(clientId)}:${pad(messageId ?? 0)}`
+  return `${enc(clientId)}:${pad(messageId ?? 0)}`
 }

@@ -1,40 +1,44 @@
-import { Level } from 'level'
-import { MemoryLevel } from 'memory-level'
-
-/** A write for {@link KeyValueStore.batch}. */
+/** A write to one store (a sublevel), for {@link KeyValueStore.batch}. */
 export type StoreOp =
   | { type: 'put', key: string, value: Buffer }
   | { type: 'del', key: string }
 
+/**
+ * A write that names its sublevel, for {@link BatchWriter}: writes to several
+ * sublevels then land in one atomic batch (abstract-level's cross-sublevel
+ * batch, `{ type, sublevel, key, value }` on the root).
+ */
+export type SublevelOp = StoreOp & { sublevel: KeyValueStore }
+
 export interface RangeOptions {
+  gt?: string
   gte?: string
   lt?: string
+  lte?: string
   reverse?: boolean
   limit?: number
 }
 
 /**
- * The slice of abstract-level that fleetq's stores use: LevelDB on disk,
- * memory-level for `--persistence memory`, and any other abstract-level
- * database with string keys and buffer values.
+ * One owner's part of the broker's database: an abstract-level sublevel with
+ * string keys and buffer values (LevelDB on disk, memory-level for
+ * `--persistence memory`). Keys and ranges are relative to the sublevel, so a
+ * store sees only its own records. Who owns which: broker/persistence/keyspace.ts
+ * and docs/keyspace.md.
  */
 export interface KeyValueStore {
-  open (): Promise<void>
-  close (): Promise<void>
   get (key: string): Promise<Buffer | undefined>
   batch (ops: StoreOp[]): Promise<void>
-  iterator (options: RangeOptions): AsyncIterable<[string, Buffer]>
-  keys (options: RangeOptions): AsyncIterable<string>
+  iterator (options?: RangeOptions): AsyncIterable<[string, Buffer]>
+  keys (options?: RangeOptions): AsyncIterable<string>
 }
 
-const encodings = { keyEncoding: 'utf8', valueEncoding: 'buffer' } as const
-
-export function openLevelStore (dataDir: string): KeyValueStore {
-  return new Level<string, Buffer>(dataDir, encodings) as unknown as KeyValueStore
-}
-
-export function openMemoryStore (): KeyValueStore {
-  return new MemoryLevel<string, Buffer>(encodings) as unknown as KeyValueStore
+/**
+ * Writes one atomic batch that may span sublevels. The capability a store
+ * gets instead of the database: it can write only to sublevels it was handed.
+ */
+export interface BatchWriter {
+  batch (ops: SublevelOp[]): Promise<void>
 }
 
 /**

@@ -1,6 +1,6 @@
-import type { KeyValueStore, StoreOp } from './store.js'
+import type { BatchWriter, KeyValueStore, SublevelOp } from './store.js'
 
-type Op = StoreOp
+type Op = SublevelOp
 
 interface Pending {
   ops: Op[]
@@ -18,23 +18,35 @@ interface Pending {
  * in the order they were issued, which the queue logic relies on (a put and a
  * later delete of the same key never swap). Each caller's promise settles only
  * once its batch is written, so nothing is acknowledged before it is stored.
+ *
+ * Each op names its sublevel and the batch goes to the keyspace's root
+ * writer, so one batch can span the sublevels of an owner (and of another
+ * owner, where two must change together: a schedule's tick and its delayed
+ * message, broker/scheduler/schedule-store.ts), atomically.
  */
 export class WriteBatcher {
-  readonly #db: KeyValueStore
+  readonly #db: BatchWriter
   #queue: Pending[] = []
-  // Values written but not yet in the store (null: a pending delete), so
-  // reads see their own writes before the batch lands.
-  readonly #unwritten = new Map<string, Buffer | null>()
+  // Values written but not yet in the store (null: a pending delete), per
+  // sublevel, so reads see their own writes before the batch lands.
+  readonly #unwritten = new Map<KeyValueStore, Map<string, Buffer | null>>()
   #flushing: Promise<void> | null = null
   #scheduled = false
 
-  constructor (db: KeyValueStore) {
+  constructor (db: BatchWriter) {
     this.#db = db
   }
 
   write (ops: Op[]): Promise<void> {
     if (ops.length === 0) return Promise.resolve()
-    for (const op of ops) this.#unwritten.set(op.key, op.type === 'put' ? op.value : null)
+    for (const op of ops) {
+      let unwritten = this.#unwritten.get(op.sublevel)
+      if (unwritten === undefined) {
+        unwritten = new Map()
+        this.#unwritten.set(op.sublevel, unwritten)
+      }
+      unwritten.set(op.key, op.type === 'put' ? op.value : null)
+    }
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ ops, resolve, reject })
       this.#schedule()
@@ -42,8 +54,8 @@ export class WriteBatcher {
   }
 
   /** The value of a write not yet stored: a Buffer, null for a delete, undefined if none. */
-  pendingValue (key: string): Buffer | null | undefined {
-    return this.#unwritten.get(key)
+  pendingValue (sublevel: KeyValueStore, key: string): Buffer | null | undefined {
+    return this.#unwritten.get(sublevel)?.get(key)
   }
 
   /** Resolves once every write issued before the call has been written. */
@@ -79,7 +91,8 @@ export class WriteBatcher {
       for (const op of ops) {
         const value = op.type === 'put' ? op.value : null
         // Forget it only if no later write to the same key is waiting.
-        if (this.#unwritten.get(op.key) === value) this.#unwritten.delete(op.key)
+        const unwritten = this.#unwritten.get(op.sublevel)
+        if (unwritten?.get(op.key) === value) unwritten.delete(op.key)
       }
       for (const p of pending) p.resolve()
     } catch (err) {

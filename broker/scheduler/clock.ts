@@ -1,7 +1,7 @@
 /**
  * Time as the scheduler sees it. The broker uses the system clock; tests pass
  * a clock they move by hand, so cron ticks, catch-up after downtime and
- * daylight-saving days are tested without waiting for real minutes (issue 5).
+ * daylight-saving days are tested without waiting for real minutes (docs/scheduling.md).
  */
 export interface Clock {
   now (): number

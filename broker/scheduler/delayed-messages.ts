@@ -32,7 +32,7 @@ export interface DelayedMessagesOptions {
 }
 
 /**
- * Publishes delayed messages at their time (issue 5). They wait in LevelDB,
+ * Publishes delayed messages at their time (docs/scheduling.md). They wait in LevelDB,
  * not in memory: only the earliest due time is held, with one timer. When it
  * fires, due messages are read in batches, published, and removed once the
  * broker has routed them: a crash in between publishes them again (at least

@@ -12,7 +12,7 @@ const CATCH_UP: readonly CatchUp[] = ['none', 'last', 'all']
 /**
  * Checks a schedule completely before anything is stored: the cron, the
  * zone, the target, and a task's payload against its schema, so a bad
- * schedule is refused up front with every reason (issue 5).
+ * schedule is refused up front with every reason (docs/scheduling.md).
  */
 export function normalizeSchedule (input: unknown, schemas: TaskSchemas): { schedule: Schedule, cron: CompiledCron } {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {

@@ -1,31 +1,16 @@
 import type { Logger } from 'pino'
 import type { TaskSchemas } from '../../protocol/schema-registry.js'
 import { ErrorCodes, ScheduleError } from '../../protocol/errors.js'
-import { decodeValue, encodeValue } from '../persistence/packet-codec.js'
-import { prefixRange, type KeyValueStore, type StoreOp } from '../persistence/store.js'
 import type { Clock, Timer } from './clock.js'
 import type { CompiledCron } from './cron-spec.js'
 import type { DelayedMessages } from './delayed-messages.js'
-import type { DelayedStore } from './delayed-store.js'
+import type { DelayedMessage } from './delayed-store.js'
+import type { ScheduleStore, StoredSchedule } from './schedule-store.js'
 import type { Schedule, ScheduleInfo } from '../../protocol/schedules.js'
 import { normalizeSchedule, sameSchedule, tickMessage } from './schedule.js'
 
-// Keys: sc:{name} → the schedule and how far it has fired. Names are
-// [A-Za-z0-9._-], so they need no encoding.
-const PREFIX = 'sc:'
-
 /** Most missed ticks `catchUp: 'all'` publishes after downtime; older ones are skipped and logged. */
 export const MAX_CATCH_UP_TICKS = 10_000
-
-interface StoredSchedule {
-  schedule: Schedule
-  source: 'config' | 'api'
-  createdAt: number
-  updatedAt: number
-  /** Every tick at or before this time has been handled (fired or skipped). */
-  doneUntil: number
-  lastRunAt: number | null
-}
 
 interface Entry extends StoredSchedule {
   cron: CompiledCron
@@ -33,8 +18,8 @@ interface Entry extends StoredSchedule {
 }
 
 export interface SchedulerOptions {
-  store: KeyValueStore
-  delayedStore: DelayedStore
+  /** Where schedules are kept; its `commitTick` also queues a tick's messages in the delayed store. */
+  store: ScheduleStore
   delayed: DelayedMessages
   schemas: TaskSchemas
   clock: Clock
@@ -52,9 +37,9 @@ export interface SchedulerStats {
 }
 
 /**
- * Durable cron schedules (issue 5). A tick is fired by one LevelDB batch that
- * both records it as done and stores its message in the delayed queue, due
- * at the tick: so a tick is never fired twice (a restart sees it done) and
+ * Durable cron schedules. A tick is fired by one atomic write
+ * (`ScheduleStore.commitTick`: one LevelDB batch) that both records it as
+ * done and stores its message in the delayed queue, due at the tick: so a tick is never fired twice (a restart sees it done) and
  * never lost (its message is published by the delayed queue, which survives
  * a crash). There is one scheduler per data directory, inside the broker: no
  * separate process to die unnoticed.
@@ -82,15 +67,13 @@ export class Scheduler {
       names.add(schedule.name)
     }
     const stored = new Map<string, StoredSchedule>()
-    for await (const [, value] of options.store.iterator(prefixRange(PREFIX))) {
-      const record = decodeValue<StoredSchedule>(value)
-      stored.set(record.schedule.name, record)
-    }
+    for (const record of await options.store.load()) stored.set(record.schedule.name, record)
     const now = options.clock.now()
-    const ops: StoreOp[] = []
+    const records: StoredSchedule[] = []
+    const removed: string[] = []
     for (const [name, record] of stored) {
       if (record.source === 'config' && !names.has(name)) {
-        ops.push({ type: 'del', key: PREFIX + name })
+        removed.push(name)
         options.logger.info({ schedule: name }, 'schedule removed: no longer in the config')
         continue
       }
@@ -107,9 +90,9 @@ export class Scheduler {
       const previous = stored.get(schedule.name)
       const entry = scheduler.#merge(previous, schedule, cron, 'config', now)
       scheduler.#entries.set(schedule.name, entry)
-      ops.push(scheduler.#putOp(entry))
+      records.push(entry)
     }
-    await options.store.batch(ops)
+    await options.store.save(records, removed)
     for (const entry of scheduler.#entries.values()) await scheduler.#fire(entry, true)
     return scheduler
   }
@@ -121,7 +104,7 @@ export class Scheduler {
       const previous = this.#entries.get(schedule.name)
       previous?.timer?.cancel()
       const entry = this.#merge(previous, schedule, cron, source, this.#options.clock.now())
-      await this.#options.store.batch([this.#putOp(entry)])
+      await this.#options.store.save([entry])
       this.#entries.set(schedule.name, entry)
       this.#arm(entry)
       this.#options.logger.info({ schedule: schedule.name, cron: schedule.cron, timezone: schedule.timezone, nextRunAt: this.#info(entry).nextRunAt }, previous === undefined ? 'schedule created' : 'schedule updated')
@@ -146,7 +129,7 @@ export class Scheduler {
       const entry = this.#entries.get(name)
       if (entry === undefined) throw notFound(name)
       entry.timer?.cancel()
-      await this.#options.store.batch([{ type: 'del', key: PREFIX + name }])
+      await this.#options.store.save([], [name])
       this.#entries.delete(name)
       this.#options.logger.info({ schedule: name }, 'schedule removed')
     })
@@ -180,18 +163,6 @@ export class Scheduler {
     }
   }
 
-  #putOp (entry: Entry): StoreOp {
-    const record: StoredSchedule = {
-      schedule: entry.schedule,
-      source: entry.source,
-      createdAt: entry.createdAt,
-      updatedAt: entry.updatedAt,
-      doneUntil: entry.doneUntil,
-      lastRunAt: entry.lastRunAt
-    }
-    return { type: 'put', key: PREFIX + entry.schedule.name, value: encodeValue(record) }
-  }
-
   #arm (entry: Entry): void {
     entry.timer?.cancel()
     entry.timer = null
@@ -218,7 +189,7 @@ export class Scheduler {
    */
   async #fire (entry: Entry, starting: boolean): Promise<void> {
     if (this.#entries.get(entry.schedule.name) !== entry) return // removed or replaced meanwhile
-    const { clock, delayed, delayedStore, logger } = this.#options
+    const { clock, delayed, store, logger } = this.#options
     const now = clock.now()
     const mode = entry.schedule.catchUp
     // One bounded walk over the ticks due: what 'all' fires, and what the others skip.
@@ -238,14 +209,13 @@ export class Scheduler {
       this.#counters.skipped += missed
       if (starting) logger.info({ schedule: entry.schedule.name, catchUp: mode, firing: ticks.length, skipped: missed }, 'missed ticks while stopped')
     }
-    const ops: StoreOp[] = ticks.map((tick) => {
+    const messages: DelayedMessage[] = ticks.map((tick) => {
       const { topic, payload } = tickMessage(entry.schedule, tick)
-      return delayedStore.putOp({ topic, payload, qos: entry.schedule.qos, retain: entry.schedule.retain, dueAt: tick, clientId: null })
+      return { topic, payload, qos: entry.schedule.qos, retain: entry.schedule.retain, dueAt: tick, clientId: null }
     })
     const updated: Entry = { ...entry, doneUntil: now, lastRunAt: ticks.at(-1) ?? entry.lastRunAt }
-    ops.push(this.#putOp(updated))
-    // One batch: the tick is done exactly when its message is queued.
-    await delayedStore.writeOps(ops)
+    // One write: the tick is done exactly when its message is queued.
+    await store.commitTick(updated, messages)
     entry.doneUntil = updated.doneUntil
     entry.lastRunAt = updated.lastRunAt
     this.#counters.fired += ticks.length

@@ -2,7 +2,7 @@
  * MQTT 3.1.1 has no message properties, so the delivery count reaches workers
  * inside task envelopes (JSON objects with string `id` and `type`, see
  * schemas/): the broker sets `deliveryCount` on each send, so a worker can
- * dead-letter a message that keeps failing (issue 3). Other payloads are sent
+ * dead-letter a message that keeps failing (docs/shared-subscriptions.md). Other payloads are sent
  * untouched; their redeliveries are marked by the DUP flag only.
  */
 export function annotateDeliveries (payload: Buffer, deliveries: number): Buffer {

@@ -25,15 +25,21 @@ export interface StoredGroup {
 
 /**
  * Where shared-subscription queues live. Dispatch depends only on this
- * interface: LevelDB is the first implementation (level-group-store.ts); a
- * Redis one, for several brokers sharing queues, can follow (issue 3).
+ * interface: LevelDB and memory-level (level-group-store.ts) are the first
+ * backends; a Redis one, for several brokers sharing queues, can follow and
+ * must pass the same conformance suite (test/conformance/group-store.suite.ts).
  *
- * Each write resolves only once it is durable: a QoS 1 publish is
- * acknowledged only after `append` resolved for every group it matched.
+ * Each write resolves only once it is durable: a QoS 1 publish's journal
+ * entry is removed only after `append` resolved for every group it matched
+ * (broker/durability/publish-journal.ts).
  */
 export interface GroupStore {
-  /** Every group with its messages in `seq` order; sets the next `seq`. */
+  /**
+   * Every group with its messages in `seq` order; sets the next `seq` above
+   * every stored one. Messages whose group is gone are dropped (and deleted).
+   */
   load (): Promise<StoredGroup[]>
+  /** The next store-wide sequence number: larger than any used before, also across restarts. */
   nextSeq (): number
   saveGroup (definition: GroupDefinition): Promise<void>
   /** Removes the group and all its messages. */
@@ -42,4 +48,6 @@ export interface GroupStore {
   /** Rewrites a message (its delivery count changed). */
   update (key: string, message: GroupMessage): Promise<void>
   remove (key: string, seqs: number[]): Promise<void>
+  /** Resolves once every write issued so far is durable (dispatch does not wait for `update` and `remove`). */
+  flush (): Promise<void>
 }

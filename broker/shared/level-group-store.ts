@@ -1,51 +1,57 @@
 import { decodeValue, encodeValue } from '../persistence/packet-codec.js'
-import { prefixRange, type KeyValueStore, type StoreOp } from '../persistence/store.js'
+import { prefixRange, type BatchWriter, type KeyValueStore, type SublevelOp } from '../persistence/store.js'
 import { WriteBatcher } from '../persistence/write-batcher.js'
 import type { GroupDefinition, GroupMessage, GroupStore, StoredGroup } from './group-store.js'
 
-// Keys, in the broker's LevelDB next to the sessions (one database, one lock):
-//   gd:{groupKey}          group definition
-//   gm:{groupKey}:{seq}    queued message
+// Keys, in two sublevels of the broker's database (one database, one lock;
+// docs/keyspace.md):
+//   group-definitions  {groupKey}          group definition
+//   group-messages     {groupKey}:{seq}    queued message
 // The group key is URI-encoded so its '/' and ':' cannot end the prefix early.
-const DEFS = 'gd:'
-const MESSAGES = 'gm:'
 const pad = (n: number): string => n.toString().padStart(16, '0')
 const enc = encodeURIComponent
 
-const messagePrefix = (key: string): string => `${MESSAGES}${enc(key)}:`
+const messagePrefix = (key: string): string => `${enc(key)}:`
 const messageKey = (key: string, seq: number): string => `${messagePrefix(key)}${pad(seq)}`
 
 interface StoredMessage { topic: string, payload: Buffer, qos: 0 | 1, enqueuedAt: number, deliveries: number }
 
+/** The group store's sublevels. */
+export interface GroupSublevels {
+  definitions: KeyValueStore
+  messages: KeyValueStore
+}
+
 export class LevelGroupStore implements GroupStore {
-  readonly #store: KeyValueStore
+  readonly #definitions: KeyValueStore
+  readonly #messages: KeyValueStore
   readonly #writes: WriteBatcher
   #seq = 0
 
-  constructor (store: KeyValueStore) {
-    this.#store = store
+  constructor ({ definitions, messages }: GroupSublevels, writer: BatchWriter) {
+    this.#definitions = definitions
+    this.#messages = messages
     // Its own batcher: one batch in flight at a time for group writes, which
     // keeps a message's append before its removal.
-    this.#writes = new WriteBatcher(store)
+    this.#writes = new WriteBatcher(writer)
   }
 
   async load (): Promise<StoredGroup[]> {
     const groups = new Map<string, StoredGroup>()
-    const orphans: StoreOp[] = []
-    for await (const [, value] of this.#store.iterator(prefixRange(DEFS))) {
+    const orphans: SublevelOp[] = []
+    for await (const [, value] of this.#definitions.iterator()) {
       const definition = decodeValue<GroupDefinition>(value)
       groups.set(definition.key, { definition, messages: [] })
     }
-    for await (const [key, value] of this.#store.iterator(prefixRange(MESSAGES))) {
-      const rest = key.slice(MESSAGES.length)
-      const sep = rest.lastIndexOf(':')
-      const groupKey = decodeURIComponent(rest.slice(0, sep))
-      const seq = Number(rest.slice(sep + 1))
+    for await (const [key, value] of this.#messages.iterator()) {
+      const sep = key.lastIndexOf(':')
+      const groupKey = decodeURIComponent(key.slice(0, sep))
+      const seq = Number(key.slice(sep + 1))
       this.#seq = Math.max(this.#seq, seq)
       const group = groups.get(groupKey)
       if (group === undefined) {
         // its group was deleted and the broker stopped before the messages went
-        orphans.push({ type: 'del', key })
+        orphans.push({ type: 'del', sublevel: this.#messages, key })
         continue
       }
       const stored = decodeValue<StoredMessage>(value)
@@ -60,27 +66,27 @@ export class LevelGroupStore implements GroupStore {
   }
 
   async saveGroup (definition: GroupDefinition): Promise<void> {
-    await this.#writes.write([{ type: 'put', key: DEFS + enc(definition.key), value: encodeValue(definition) }])
+    await this.#writes.write([{ type: 'put', sublevel: this.#definitions, key: enc(definition.key), value: encodeValue(definition) }])
   }
 
   async deleteGroup (key: string): Promise<void> {
-    await this.#writes.write([{ type: 'del', key: DEFS + enc(key) }])
+    await this.#writes.write([{ type: 'del', sublevel: this.#definitions, key: enc(key) }])
     await this.#writes.idle()
-    const ops: StoreOp[] = []
-    for await (const k of this.#store.keys(prefixRange(messagePrefix(key)))) ops.push({ type: 'del', key: k })
+    const ops: SublevelOp[] = []
+    for await (const k of this.#messages.keys(prefixRange(messagePrefix(key)))) ops.push({ type: 'del', sublevel: this.#messages, key: k })
     await this.#writes.write(ops)
   }
 
   async append (key: string, message: GroupMessage): Promise<void> {
-    await this.#writes.write([{ type: 'put', key: messageKey(key, message.seq), value: encode(message) }])
+    await this.#writes.write([{ type: 'put', sublevel: this.#messages, key: messageKey(key, message.seq), value: encode(message) }])
   }
 
   async update (key: string, message: GroupMessage): Promise<void> {
-    await this.#writes.write([{ type: 'put', key: messageKey(key, message.seq), value: encode(message) }])
+    await this.#writes.write([{ type: 'put', sublevel: this.#messages, key: messageKey(key, message.seq), value: encode(message) }])
   }
 
   async remove (key: string, seqs: number[]): Promise<void> {
-    await this.#writes.write(seqs.map((seq) => ({ type: 'del' as const, key: messageKey(key, seq) })))
+    await this.#writes.write(seqs.map((seq) => ({ type: 'del' as const, sublevel: this.#messages, key: messageKey(key, seq) })))
   }
 
   async flush (): Promise<void> {

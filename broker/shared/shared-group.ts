@@ -1,13 +1,12 @@
-import type { Client } from 'aedes'
 import type { Logger } from 'pino'
 import { pickMember, type Candidate } from './dispatch-strategy.js'
 import type { GroupOptions } from './group-options.js'
 import type { GroupDefinition, GroupMessage, GroupStore } from './group-store.js'
 import { annotateDeliveries } from './delivery-count.js'
-import { isWritable, nextMessageId, writePublish } from './packet-writer.js'
+import type { Connection } from '../types/mqtt.js'
 
 interface Member {
-  readonly client: Client
+  readonly client: Connection
   readonly clientId: string
   qos: 0 | 1
   prefetch: number
@@ -110,11 +109,11 @@ export class SharedGroup {
     return this.#members.length
   }
 
-  hasMember (client: Client): boolean {
+  hasMember (client: Connection): boolean {
     return this.#members.some((m) => m.client === client)
   }
 
-  join (client: Client, qos: 0 | 1, prefetch: number | undefined): void {
+  join (client: Connection, qos: 0 | 1, prefetch: number | undefined): void {
     const existing = this.#members.find((m) => m.client === client)
     if (existing !== undefined) {
       existing.qos = qos
@@ -126,7 +125,7 @@ export class SharedGroup {
     this.dispatch()
   }
 
-  setPrefetch (client: Client, prefetch: number): void {
+  setPrefetch (client: Connection, prefetch: number): void {
     const member = this.#members.find((m) => m.client === client)
     if (member === undefined) return
     member.prefetch = prefetch
@@ -134,7 +133,7 @@ export class SharedGroup {
   }
 
   /** The member is gone (disconnect, unsubscribe): its messages go back. */
-  leave (client: Client): void {
+  leave (client: Connection): void {
     const index = this.#members.findIndex((m) => m.client === client)
     if (index < 0) return
     const [member] = this.#members.splice(index, 1) as [Member]
@@ -171,7 +170,7 @@ export class SharedGroup {
   }
 
   /** A PUBACK from `client`; false if the identifier is not one of this group's. */
-  ack (client: Client, messageId: number): boolean {
+  ack (client: Connection, messageId: number): boolean {
     const member = this.#members.find((m) => m.client === client)
     const seq = member?.outstanding.get(messageId)
     if (member === undefined || seq === undefined) return false
@@ -262,7 +261,7 @@ export class SharedGroup {
     return this.#members.map((m) => ({
       clientId: m.clientId,
       inflight: m.outstanding.size,
-      hasRoom: m.outstanding.size < m.prefetch && isWritable(m.client)
+      hasRoom: m.outstanding.size < m.prefetch && m.client.writable
     }))
   }
 
@@ -272,7 +271,7 @@ export class SharedGroup {
     const payload = annotateDeliveries(message.payload, message.deliveries)
     // A member subscribed at QoS 0 gets it at most once: nothing to wait for.
     if (member.qos === 0) {
-      writePublish(member.client, { topic: message.topic, payload, qos: 0, dup: false })
+      member.client.writePublish({ topic: message.topic, payload, qos: 0, dup: false })
       this.counters.acked++
       this.#remove([message.seq])
       return
@@ -280,7 +279,7 @@ export class SharedGroup {
     // Record the send, so after a crash a message that was in flight comes
     // back as a redelivery (DUP, delivery count) rather than as new.
     this.#persistDeliveries(message)
-    const messageId = nextMessageId(member.client)
+    const messageId = member.client.nextPacketId()
     const inflight: Inflight = {
       message,
       member,
@@ -291,19 +290,20 @@ export class SharedGroup {
     this.#inflight.set(message.seq, inflight)
     member.outstanding.set(messageId, message.seq)
     // [MQTT-3.3.1-1] DUP on every send after the first
-    writePublish(member.client, { topic: message.topic, payload, qos: 1, messageId, dup: message.deliveries > 1 })
+    member.client.writePublish({ topic: message.topic, payload, qos: 1, messageId, dup: message.deliveries > 1 })
   }
 
   #sendQos0 (topic: string, payload: Buffer): void {
     // No acknowledgement, so no window: any connected member will do.
-    const members = this.#members.map((m) => ({ clientId: m.clientId, inflight: m.outstanding.size, hasRoom: isWritable(m.client) }))
+    const members = this.#members.map((m) => ({ clientId: m.clientId, inflight: m.outstanding.size, hasRoom: m.client.writable }))
     const pick = pickMember(this.options.strategy === 'least-inflight' ? 'round-robin' : this.options.strategy, members, topic, this.#turn++)
     if (pick < 0) {
       this.counters.qos0Dropped++
       return
     }
     this.counters.delivered++
-    writePublish((this.#members[pick] as Member).client, { topic, payload, qos: 0, dup: false })
+    const member = this.#members[pick] as Member
+    member.client.writePublish({ topic, payload, qos: 0, dup: false })
   }
 
   #leaseExpired (seq: number, messageId: number): void {

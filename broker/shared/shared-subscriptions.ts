@@ -1,7 +1,7 @@
-import type { Client } from 'aedes'
 import type { Logger } from 'pino'
 import { Qlobber } from 'qlobber'
 import { FleetqError, ErrorCodes } from '../../protocol/errors.js'
+import type { Connection } from '../types/mqtt.js'
 import { resolveGroupOptions, type SharedSubscriptionOptions } from './group-options.js'
 import type { GroupStore } from './group-store.js'
 import { isShareTopic, parseShareTopic, PREFETCH_TOPIC, topicMatches, type ShareTopic } from '../../protocol/topics.js'
@@ -22,7 +22,7 @@ export class SharedSubscriptions {
   readonly #logger: Logger
   readonly #groups = new Map<string, SharedGroup>()
   readonly #matcher = new Qlobber<string>({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true })
-  readonly #memberships = new Map<Client, Set<SharedGroup>>()
+  readonly #memberships = new Map<Connection, Set<SharedGroup>>()
   readonly #prefetch = new Map<string, { all?: number, byGroup: Map<string, number> }>()
   readonly #sweep: NodeJS.Timeout
   #closed = false
@@ -61,7 +61,7 @@ export class SharedSubscriptions {
   }
 
   /** The client's subscription to `$share/...` is in place: it becomes a member. */
-  join (client: Client, topic: string, qos: number): void {
+  join (client: Connection, topic: string, qos: number): void {
     const share = parseShareTopic(topic)
     if (typeof share === 'string' || this.#closed) return
     const group = this.#groups.get(share.key)
@@ -81,7 +81,7 @@ export class SharedSubscriptions {
     group.join(client, qos >= 1 ? 1 : 0, this.#prefetchFor(client.id, share.group))
   }
 
-  leave (client: Client, topic: string): void {
+  leave (client: Connection, topic: string): void {
     const share = parseShareTopic(topic)
     if (typeof share === 'string') return
     const group = this.#groups.get(share.key)
@@ -91,7 +91,7 @@ export class SharedSubscriptions {
   }
 
   /** The client disconnected: every group takes its unacknowledged messages back. */
-  leaveAll (client: Client): void {
+  leaveAll (client: Connection): void {
     const groups = this.#memberships.get(client)
     if (groups === undefined) return
     this.#memberships.delete(client)
@@ -117,7 +117,7 @@ export class SharedSubscriptions {
   }
 
   /** A PUBACK: true if it settled a group delivery. */
-  ack (client: Client, messageId: number): boolean {
+  ack (client: Connection, messageId: number): boolean {
     const groups = this.#memberships.get(client)
     if (groups === undefined) return false
     for (const group of groups) {
@@ -127,14 +127,20 @@ export class SharedSubscriptions {
   }
 
   /** Handles a member's `{"prefetch": n, "group"?: name}` on {@link PREFETCH_TOPIC}. */
-  setPrefetch (client: Client, payload: Buffer): void {
-    let request: { prefetch?: unknown, group?: unknown }
+  setPrefetch (client: Connection, payload: Buffer): void {
+    let parsed: unknown
     try {
-      request = JSON.parse(payload.toString('utf8')) as typeof request
+      parsed = JSON.parse(payload.toString('utf8'))
     } catch {
       this.#logger.warn({ clientId: client.id }, `ignored ${PREFETCH_TOPIC}: not JSON`)
       return
     }
+    // Valid JSON of another shape (null, 5, [], "x") is not a request either.
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      this.#logger.warn({ clientId: client.id }, `ignored ${PREFETCH_TOPIC}: not a JSON object`)
+      return
+    }
+    const request = parsed as { prefetch?: unknown, group?: unknown }
     const prefetch = request.prefetch
     if (typeof prefetch !== 'number' || !Number.isInteger(prefetch) || prefetch < 1 || prefetch > 10_000) {
       this.#logger.warn({ clientId: client.id, prefetch }, `ignored ${PREFETCH_TOPIC}: prefetch must be an integer from 1 to 10000`)

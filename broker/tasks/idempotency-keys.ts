@@ -1,12 +1,59 @@
 import type { Logger } from 'pino'
-import { prefixRange, type KeyValueStore, type StoreOp } from '../persistence/store.js'
+import type { BatchWriter, KeyValueStore, SublevelOp } from '../persistence/store.js'
 import { WriteBatcher } from '../persistence/write-batcher.js'
 
-const PREFIX = 'ik:'
-
-interface Entry {
+/** What an idempotency key maps to: the task it first submitted, until when. */
+export interface IdempotencyEntry {
   taskId: string
+  /** Epoch ms after which the key no longer makes a submission a duplicate. */
   expiresAt: number
+}
+
+type Entry = IdempotencyEntry
+
+/**
+ * Where idempotency keys are kept across restarts. Ids are `{type}/{key}`.
+ * Conformance suite: test/conformance/idempotency-store.suite.ts.
+ */
+export interface IdempotencyStore {
+  /** Every stored id with its entry, or null where the stored value cannot be read. */
+  load (): Promise<Array<{ id: string, entry: IdempotencyEntry | null }>>
+  /** Stores `entry` under `id`; resolves once it is durable. */
+  put (id: string, entry: IdempotencyEntry): Promise<void>
+  delete (ids: string[]): Promise<void>
+  /** Resolves once every write issued so far is durable. */
+  flush (): Promise<void>
+}
+
+/** Keys in the `idempotency-keys` sublevel: `{type}/{key}` → `{ taskId, expiresAt }` as JSON (docs/keyspace.md). */
+export class LevelIdempotencyStore implements IdempotencyStore {
+  readonly #sublevel: KeyValueStore
+  readonly #writes: WriteBatcher
+
+  constructor (sublevel: KeyValueStore, writer: BatchWriter) {
+    this.#sublevel = sublevel
+    this.#writes = new WriteBatcher(writer)
+  }
+
+  async load (): Promise<Array<{ id: string, entry: IdempotencyEntry | null }>> {
+    await this.#writes.idle()
+    const out: Array<{ id: string, entry: IdempotencyEntry | null }> = []
+    for await (const [id, value] of this.#sublevel.iterator()) out.push({ id, entry: decode(value) })
+    return out
+  }
+
+  async put (id: string, entry: IdempotencyEntry): Promise<void> {
+    const stored: IdempotencyEntry = { taskId: entry.taskId, expiresAt: entry.expiresAt }
+    await this.#writes.write([{ type: 'put', sublevel: this.#sublevel, key: id, value: Buffer.from(JSON.stringify(stored)) }])
+  }
+
+  async delete (ids: string[]): Promise<void> {
+    await this.#writes.write(ids.map((id): SublevelOp => ({ type: 'del', sublevel: this.#sublevel, key: id })))
+  }
+
+  async flush (): Promise<void> {
+    await this.#writes.idle()
+  }
 }
 
 export type Claim =
@@ -31,35 +78,35 @@ export type Claim =
  */
 export class IdempotencyKeys {
   readonly #entries = new Map<string, Entry>()
-  readonly #writes: WriteBatcher
+  readonly #store: IdempotencyStore
   readonly #windowMs: number
   readonly #maxKeys: number
   readonly #logger: Logger
   #evicted = 0
 
-  private constructor (store: KeyValueStore, windowMs: number, maxKeys: number, logger: Logger) {
-    this.#writes = new WriteBatcher(store)
+  private constructor (store: IdempotencyStore, windowMs: number, maxKeys: number, logger: Logger) {
+    this.#store = store
     this.#windowMs = windowMs
     this.#maxKeys = maxKeys
     this.#logger = logger
   }
 
   /** Loads the unexpired keys from `store` and deletes the expired ones. */
-  static async open (store: KeyValueStore, windowMs: number, maxKeys: number, logger: Logger): Promise<IdempotencyKeys> {
+  static async open (store: IdempotencyStore, windowMs: number, maxKeys: number, logger: Logger): Promise<IdempotencyKeys> {
     const keys = new IdempotencyKeys(store, windowMs, maxKeys, logger)
     const now = Date.now()
     const live: Array<[string, Entry]> = []
-    const stale: StoreOp[] = []
-    for await (const [key, value] of store.iterator(prefixRange(PREFIX))) {
-      const entry = decode(value)
-      if (entry === null || entry.expiresAt <= now) stale.push({ type: 'del', key })
-      else live.push([key.slice(PREFIX.length), entry])
+    const stale: string[] = []
+    for (const { id, entry } of await store.load()) {
+      // A value that cannot be read is dropped like an expired one.
+      if (entry === null || entry.expiresAt <= now) stale.push(id)
+      else live.push([id, entry])
     }
     // Stored in key order; the Map wants expiry order.
     live.sort((a, b) => a[1].expiresAt - b[1].expiresAt)
     for (const [key, entry] of live) keys.#entries.set(key, entry)
     stale.push(...keys.#trim(now))
-    await keys.#writes.write(stale)
+    if (stale.length > 0) await store.delete(stale)
     return keys
   }
 
@@ -91,16 +138,16 @@ export class IdempotencyKeys {
     this.#entries.delete(id)
     this.#entries.set(id, entry)
     const trimmed = this.#trim(now)
-    if (trimmed.length > 0) this.#write(trimmed)
+    if (trimmed.length > 0) this.#delete(trimmed)
     let committed = false
     const release = (): void => {
       if (this.#entries.get(id) !== entry) return
       this.#entries.delete(id)
-      if (committed) this.#write([{ type: 'del', key: PREFIX + id }])
+      if (committed) this.#delete([id])
     }
     const commit = async (): Promise<void> => {
       try {
-        await this.#writes.write([{ type: 'put', key: PREFIX + id, value: Buffer.from(JSON.stringify(entry)) }])
+        await this.#store.put(id, entry)
         committed = true
       } catch (err) {
         release()
@@ -113,27 +160,27 @@ export class IdempotencyKeys {
 
   /** Resolves once every key recorded so far is stored. */
   async flush (): Promise<void> {
-    await this.#writes.idle()
+    await this.#store.flush()
   }
 
   /** Deletes nobody waits for: a failure is logged, and the key is dropped at a later start once expired. */
-  #write (ops: StoreOp[]): void {
-    this.#writes.write(ops).catch((err: unknown) => {
+  #delete (ids: string[]): void {
+    this.#store.delete(ids).catch((err: unknown) => {
       this.#logger.error({ err }, 'could not delete idempotency keys')
     })
   }
 
-  /** Drops expired keys from the front, then the oldest beyond the bound; returns their deletes. */
-  #trim (now: number): StoreOp[] {
-    const ops: StoreOp[] = []
+  /** Drops expired keys from the front, then the oldest beyond the bound; returns their ids. */
+  #trim (now: number): string[] {
+    const ids: string[] = []
     for (const [id, entry] of this.#entries) {
       const over = this.#entries.size > this.#maxKeys
       if (entry.expiresAt > now && !over) break
       if (over && entry.expiresAt > now) this.#evicted++
       this.#entries.delete(id)
-      ops.push({ type: 'del', key: PREFIX + id })
+      ids.push(id)
     }
-    return ops
+    return ids
   }
 }
 

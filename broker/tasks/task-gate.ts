@@ -4,16 +4,16 @@ import { ConfigError, type ValidationIssue } from '../../protocol/errors.js'
 import type { TaskEnvelope } from '../../protocol/generated/task-types.js'
 import type { TaskSchemas } from '../../protocol/schema-registry.js'
 import { DEAD_LETTER_PREFIX, deadLetterTopic, DUPLICATES_PREFIX, parseTaskTopic, TASKS_PREFIX } from '../../protocol/topics.js'
-import type { KeyValueStore } from '../persistence/store.js'
+import { configDefaults } from '../generated/config-types.js'
 import type { GateDeadLetterReason } from '../../protocol/messages.js'
 import { deadLetterRecord, decodeUtf8 } from './dead-letter.js'
-import { IdempotencyKeys } from './idempotency-keys.js'
+import { IdempotencyKeys, type IdempotencyStore } from './idempotency-keys.js'
 
 export interface TaskGateOptions {
   /** The schemas submissions are checked against (the same ones `submit()` uses). */
   schemas: TaskSchemas
-  /** Where idempotency keys are kept across restarts (keys under `ik:`). */
-  store: KeyValueStore
+  /** Where idempotency keys are kept across restarts. */
+  store: IdempotencyStore
   logger: Logger
   /** Topics `{topicPrefix}{type}` are task submissions. @defaultValue 'tasks/' */
   topicPrefix?: string
@@ -39,8 +39,9 @@ export const taskGateDefaults = Object.freeze({
   topicPrefix: TASKS_PREFIX,
   deadLetterPrefix: DEAD_LETTER_PREFIX,
   duplicatePrefix: DUPLICATES_PREFIX,
-  idempotencyWindowMs: 24 * 60 * 60 * 1000,
-  maxIdempotencyKeys: 100_000,
+  // Broker settings: their defaults are schemas/broker-config.schema.json's (docs/configuration.md).
+  idempotencyWindowMs: configDefaults.tasks.idempotencyWindowMs,
+  maxIdempotencyKeys: configDefaults.tasks.maxIdempotencyKeys,
   wrapMaxAttempts: envelopeDefaults.maxAttempts,
   wrapTimeoutMs: envelopeDefaults.timeoutMs
 })
@@ -246,14 +247,45 @@ export class TaskGate {
 
 type Parsed = { ok: true, value: unknown } | { ok: false, issue: ValidationIssue }
 
+/**
+ * Deepest nesting of arrays and objects a submission may have. Every walk of
+ * the parsed value (ajv, JSON.stringify) recurses per level, and a few KB of
+ * `[[[[...` overflows the stack (RangeError) inside authorizePublish; no task
+ * payload needs more.
+ */
+export const MAX_JSON_DEPTH = 64
+
 function parseJson (raw: Buffer): Parsed {
   const text = decodeUtf8(raw)
   if (text === null) return { ok: false, issue: { path: '', message: 'must be UTF-8 JSON', keyword: 'json' } }
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) {
+    return { ok: false, issue: { path: '', message: `must nest arrays and objects at most ${MAX_JSON_DEPTH} levels deep`, keyword: 'maxDepth' } }
+  }
   try {
     return { ok: true, value: JSON.parse(text) as unknown }
   } catch (err) {
     return { ok: false, issue: { path: '', message: `must be JSON: ${(err as Error).message}`, keyword: 'json' } }
   }
+}
+
+/** Whether `text` opens more than `max` arrays/objects inside one another (brackets in strings do not count). One pass, no recursion. */
+function nestingExceeds (text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--
+    }
+  }
+  return false
 }
 
 /** A full envelope (from the client library or a retry), as opposed to a bare payload. */

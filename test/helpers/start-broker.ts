@@ -18,7 +18,7 @@ export interface TestBroker {
 
 /**
  * A real broker on a free port with a real LevelDB in a fresh temporary
- * directory (STYLE.md 11). For crash tests, see ./broker-process.ts.
+ * directory. For crash tests, see ./broker-process.ts.
  */
 export async function startBroker (options: BrokerOptions = {}): Promise<TestBroker> {
   const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'fleetq-test-'))

@@ -4,7 +4,7 @@ const text = (what: Text): string => (typeof what === 'function' ? what() : what
 /**
  * Resolves when `check()` returns true, polling every few milliseconds,
  * failing after `timeoutMs` with `what` (and `detail()` if given) in the error.
- * Used to wait for counts of messages, never for fixed time (STYLE.md 12).
+ * Used to wait for counts of messages, never for fixed time.
  */
 export async function waitUntil (check: () => boolean, what: Text, timeoutMs = 20_000, detail?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs

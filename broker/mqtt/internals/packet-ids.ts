@@ -1,6 +1,14 @@
 import type { Client } from 'aedes'
 import mqttPacket from 'mqtt-packet'
+import type { OutgoingPublish } from '../../types/mqtt.js'
 
+/*
+ * Patch of Aedes internals (tripwires: test/aedes-tripwires.test.ts,
+ * "packet ids and raw writes"). Aedes 1.2 keeps a client's next packet
+ * identifier in `client._nextId` (lib/client.js) and takes it in
+ * lib/qos-packet.js; `connected`/`closed` are its connection state and
+ * `conn` the socket lib/write.js writes to.
+ */
 type AedesClientInternals = Client & { _nextId: number, connected: boolean, closed: boolean }
 
 /**
@@ -18,14 +26,6 @@ export function nextMessageId (client: Client): number {
 export function isWritable (client: Client): boolean {
   const c = client as AedesClientInternals
   return c.connected && !c.closed
-}
-
-export interface OutgoingPublish {
-  topic: string
-  payload: Buffer
-  qos: 0 | 1
-  messageId?: number
-  dup: boolean
 }
 
 /**

@@ -1,12 +1,16 @@
 import type { Client } from 'aedes'
-import { isShareTopic, topicMatches } from '../../protocol/topics.js'
+import { isShareTopic, topicMatches } from '../../../protocol/topics.js'
+import { replaceSubscriptions, subscriptionsOf, type SubscriptionRecord, type Subscriptions } from './subscriptions.js'
 
+/*
+ * Patch of Aedes internals (tripwires: test/aedes-tripwires.test.ts,
+ * "deliver0" and "client.subscriptions"): Aedes 1.2 gives each client a
+ * `deliver0` function property (lib/client.js), which the QoS 0 path of
+ * every subscription calls, and writes new subscriptions into
+ * `client.subscriptions[filter]` (lib/handlers/subscribe.js `addSubs`).
+ */
 type Deliver = (packet: { topic: string, qos: number }, cb: () => void) => void
-interface SubscriptionRecord { qos: number }
-type ClientInternals = Client & {
-  deliver0: Deliver
-  subscriptions: Record<string, SubscriptionRecord>
-}
+type ClientInternals = Client & { deliver0: Deliver }
 
 const OWN_QOS = Symbol('fleetq.grantedQos')
 type TrackedSubscription = SubscriptionRecord & { [OWN_QOS]: number }
@@ -24,20 +28,29 @@ type TrackedSubscription = SubscriptionRecord & { [OWN_QOS]: number }
  * 2. The QoS 1 path then lowers the QoS to that of the subscription whose
  *    filter equals the topic, if any. An exact-topic subscription now reports
  *    the highest QoS among the client's subscriptions matching that topic.
+ *
+ * `onError` gets an exception of the fix itself; the delivery then goes on
+ * unfixed (Aedes's own behaviour) rather than stopping the emitter.
  */
-export function fixOverlappingSubscriptions (client: Client): void {
+export function fixOverlappingSubscriptions (client: Client, onError: (err: unknown) => void): void {
   const c = client as ClientInternals
   const deliver0 = c.deliver0
   c.deliver0 = function deliverQos0Unless (packet, cb) {
-    if (packet.qos > 0 && highestGranted(c.subscriptions, packet.topic) > 0) {
+    let stepAside = false
+    try {
+      stepAside = packet.qos > 0 && highestGranted(subscriptionsOf(c), packet.topic) > 0
+    } catch (err) {
+      onError(err)
+    }
+    if (stepAside) {
       setImmediate(cb)
       return
     }
     deliver0(packet, cb)
   }
 
-  const subscriptions = c.subscriptions
-  c.subscriptions = new Proxy(subscriptions, {
+  const subscriptions = subscriptionsOf(c)
+  replaceSubscriptions(c, new Proxy(subscriptions, {
     set (target, filter, sub: SubscriptionRecord) {
       if (typeof filter === 'string' && !/[+#]/.test(filter) && sub !== null && typeof sub === 'object') {
         const tracked = sub as TrackedSubscription
@@ -52,7 +65,7 @@ export function fixOverlappingSubscriptions (client: Client): void {
       target[filter as string] = sub
       return true
     }
-  })
+  }))
 }
 
 /**
@@ -60,7 +73,7 @@ export function fixOverlappingSubscriptions (client: Client): void {
  * `topic`, or -1 when none does. `$share/` filters are left out: Aedes keeps
  * them only as literal subscriptions (see broker/shared/).
  */
-export function highestGranted (subscriptions: Record<string, SubscriptionRecord>, topic: string): number {
+export function highestGranted (subscriptions: Subscriptions, topic: string): number {
   let max = -1
   for (const filter in subscriptions) {
     if (isShareTopic(filter)) continue

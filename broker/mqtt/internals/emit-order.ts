@@ -1,5 +1,11 @@
 import type mqemitter from 'mqemitter'
 
+/*
+ * Patch of Aedes internals (tripwire: test/aedes-tripwires.test.ts,
+ * "mq.emit"): Aedes 1.2 routes every publish through `broker.mq.emit(packet,
+ * cb)` (aedes.js `emitPacket`), after numbering it (`brokerCounter`, set by
+ * aedes-packet when the packet is created).
+ */
 type MQEmitter = mqemitter.MQEmitter
 
 interface CountedPacket {

@@ -1,13 +1,12 @@
 import type { AedesPublishPacket, Client } from 'aedes'
-import type { EmitOrder } from '../durability/emit-order.js'
-import type { LevelPersistence } from '../persistence/level-persistence.js'
-import { highestGranted } from './overlapping-subscriptions.js'
-
-type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number }> }
+import type { LevelPersistence } from '../../persistence/level-persistence.js'
+import type { EmitOrder } from '../internals/emit-order.js'
+import { highestGranted } from '../internals/overlapping-subscriptions.js'
+import { subscriptionsOf } from '../internals/subscriptions.js'
 
 /**
  * Aedes's `authorizeForward` hook, run for each packet about to be written to
- * a subscriber. It fixes two things Aedes 1.2 gets wrong:
+ * a subscriber. It fixes what Aedes 1.2 gets wrong:
  * - QoS downgrade: Aedes looks the subscription up by the packet's topic, so a
  *   message reached through a wildcard filter (retained messages included)
  *   goes out at the publisher's QoS. A client receives at most the highest QoS
@@ -21,7 +20,7 @@ type ClientWithSubs = Client & { subscriptions: Record<string, { qos: number }> 
  *   streamed and delivered live is sent once (returning null drops this copy
  *   only; the queued copy remains). See LevelPersistence.outgoingStream.
  */
-export function createForwarder (emitOrder: EmitOrder, persistence: LevelPersistence) {
+export function createAuthorizeForward (emitOrder: EmitOrder, persistence: Pick<LevelPersistence, 'shouldDeliverLive'>) {
   return function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const original = emitOrder.originalCounter(packet)
     // Live deliveries have no message id yet; queue replays (connect.js
@@ -30,7 +29,7 @@ export function createForwarder (emitOrder: EmitOrder, persistence: LevelPersist
       !persistence.shouldDeliverLive(client, packet.brokerId, original ?? packet.brokerCounter)) {
       return null
     }
-    const grantedQos = packet.qos > 0 ? maxGrantedQos(client as ClientWithSubs, packet.topic) : packet.qos
+    const grantedQos = packet.qos > 0 ? maxGrantedQos(client, packet.topic) : packet.qos
     if (original === undefined && grantedQos >= packet.qos) return packet
     const forwarded = Object.assign(Object.create(Object.getPrototypeOf(packet) as object) as AedesPublishPacket, packet)
     if (original !== undefined) forwarded.brokerCounter = original
@@ -39,8 +38,8 @@ export function createForwarder (emitOrder: EmitOrder, persistence: LevelPersist
   }
 }
 
-function maxGrantedQos (client: ClientWithSubs, topic: string): number {
-  const max = highestGranted(client.subscriptions, topic)
+function maxGrantedQos (client: Client, topic: string): number {
+  const max = highestGranted(subscriptionsOf(client), topic)
   // No matching subscription: a message pushed by the broker itself (for
   // example a queued one being replayed); leave it as it is.
   return max < 0 ? 2 : max

@@ -1,0 +1,314 @@
+/*
+ * The one place that knows Aedes (docs/mqtt-adapter.md). Aedes calls in
+ * through its hooks, its events and the persistence's PUBACK path; the
+ * adapter calls the services, which are plain classes with async methods, in
+ * this order:
+ *
+ * CONNECT     access.authenticate → (Aedes restores a persistent session:
+ *             authorizeSubscribe for each stored filter) → CONNACK →
+ *             clientReady: groups.join for each restored `$share/` filter →
+ *             Aedes streams the session's queue.
+ * PUBLISH     Aedes checks the topic → authorizePublish: `$SYS/` and `$share/`
+ *             refused, access.authorizePublish; `$delayed/{s}/{topic}`:
+ *             delay checked (a bad one becomes a dead letter), room checked,
+ *             access and gate on `{topic}`, delayed.accept (durable) →
+ *             otherwise gate.inspect (wrap, dead-letter or duplicate) →
+ *             journal.record (a client's QoS 1) → idempotency key committed →
+ *             Aedes writes the PUBACK (QoS 1) or stores the packet and writes
+ *             PUBREC (QoS 2) → Aedes stores retained, queues for offline
+ *             persistent sessions, emits to live subscribers (see DELIVERY) →
+ *             published: prefetch / schedule-request commands → groups.route
+ *             (durable for QoS 1) → journal.settle.
+ * SUBSCRIBE   Aedes checks the filter → authorizeSubscribe (each filter):
+ *             access.authorizeSubscribe → `$delayed/` refused (0x80) →
+ *             `$share/`: groups.prepare (durable), QoS at most 1 → Aedes
+ *             stores the subscription → SUBACK → subscribe: groups.join →
+ *             retained messages.
+ * DELIVERY    mq.emit (EmitOrder renumbers) → a subscription's deliver0
+ *             (steps aside for a higher-QoS overlap) or deliverQoS → Aedes's
+ *             dedupe → authorizeForward: live-vs-queue order for persistent
+ *             sessions, QoS downgrade to the highest granted, creation
+ *             counter restored → Aedes takes a packet id and writes.
+ *             Group deliveries bypass this: the group writes to the
+ *             Connection, with a packet id from the same counter.
+ * PUBACK      persistence.outgoingClearMessageId → groups.ack (a group
+ *             delivery) → otherwise the session queue entry goes.
+ * UNSUBSCRIBE unsubscribe: groups.leave.   DISCONNECT clientDisconnect: groups.leaveAll.
+ *
+ * Every hook runs inside the HookGuard: an exception refuses that packet or
+ * client (PUBLISH: disconnect; SUBSCRIBE: 0x80; CONNECT: CONNACK 0x03), is
+ * logged once and counted, and never reaches the event loop.
+ */
+import { Aedes, type AedesPublishPacket, type Client, type Subscription } from 'aedes'
+import mqemitter from 'mqemitter'
+import type { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { isShareTopic } from '../../protocol/topics.js'
+import type { PublishJournal } from '../durability/publish-journal.js'
+import type { LevelPersistence } from '../persistence/level-persistence.js'
+import type { DelayedMessages } from '../scheduler/delayed-messages.js'
+import { handleScheduleRequest } from '../scheduler/schedule-api.js'
+import type { Scheduler } from '../scheduler/scheduler.js'
+import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
+import type { TaskGate } from '../tasks/task-gate.js'
+import type { PublishPacket } from '../types/mqtt.js'
+import { allowAll, type AccessPolicy } from './access.js'
+import { HookGuard, type FaultProbe } from './guard.js'
+import { createAuthorizeForward } from './hooks/authorize-forward.js'
+import { createAuthorizePublish } from './hooks/authorize-publish.js'
+import { createAuthorizeSubscribe } from './hooks/authorize-subscribe.js'
+import { createPublished } from './hooks/published.js'
+import { clientInfo } from './hooks/util.js'
+import { Connections } from './internals/connection.js'
+import { EmitOrder } from './internals/emit-order.js'
+import { fixOverlappingSubscriptions } from './internals/overlapping-subscriptions.js'
+import { subscriptionsOf } from './internals/subscriptions.js'
+
+export interface MqttAdapterOptions {
+  /** Aedes's broker id: it tells our packets from others' (EmitOrder). */
+  id: string
+  persistence: LevelPersistence
+  logger: Logger
+  /** Who may connect, publish, subscribe. @defaultValue {@link allowAll} */
+  access?: AccessPolicy
+  /** Test seam, see {@link FaultProbe}. */
+  faults?: FaultProbe
+}
+
+/** The services the adapter calls, built before Aedes (they need the store, not Aedes). */
+export interface MqttServices {
+  gate: Pick<TaskGate, 'inspect'>
+  groups: Pick<SharedSubscriptions, 'prepare' | 'route' | 'setPrefetch' | 'join' | 'leave' | 'leaveAll' | 'ack'>
+  delayed: Pick<DelayedMessages, 'hasRoom' | 'accept' | 'refused'>
+  journal: Pick<PublishJournal, 'record' | 'settle'>
+  schedules: Scheduler
+  /** Longest `$delayed/{seconds}/` accepted. */
+  maxDelaySeconds: number
+}
+
+type Callback = (error?: Error | null) => void
+
+/** Aedes's CONNACK return code 3, server unavailable (MQTT 3.1.1 §3.2.2.3): a failed authenticate is our fault, not the client's. */
+const SERVER_UNAVAILABLE = 3
+
+export class MqttAdapter {
+  readonly #options: MqttAdapterOptions
+  readonly #access: AccessPolicy
+  readonly #guard: HookGuard
+  readonly #connections = new Connections()
+  readonly #emitOrder: EmitOrder
+  #aedes: Aedes | null = null
+  /** Set once Aedes has opened its persistence: a publish before that would miss offline sessions. */
+  #listening: Aedes | null = null
+  /** Publishes from services started before Aedes wait here (delayed messages due at start). */
+  readonly #started: Promise<Aedes>
+  #resolveStarted!: (aedes: Aedes) => void
+  #rejectStarted!: (err: Error) => void
+  #closing: Promise<void> | null = null
+  readonly #errorListeners: Array<(err: Error) => void> = []
+
+  constructor (options: MqttAdapterOptions) {
+    this.#options = options
+    this.#access = options.access ?? allowAll
+    this.#guard = new HookGuard(options.logger, options.faults)
+    this.#emitOrder = new EmitOrder(options.id)
+    this.#started = new Promise<Aedes>((resolve, reject) => {
+      this.#resolveStarted = resolve
+      this.#rejectStarted = reject
+    })
+    this.#started.catch(() => undefined) // a start abandoned before anyone published
+  }
+
+  /** The Aedes instance (after {@link start}). */
+  get aedes (): Aedes {
+    if (this.#aedes === null) throw new Error('the MQTT adapter has not started')
+    return this.#aedes
+  }
+
+  /** Hook failures since start. */
+  get hookErrors (): number {
+    return this.#guard.errors
+  }
+
+  /** Builds Aedes with every hook bound to `services`, opens its persistence, attaches the lifecycle listeners. */
+  async start (services: MqttServices): Promise<void> {
+    const { logger, persistence } = this.#options
+    const aedes = new Aedes({
+      id: this.#options.id,
+      mq: this.#emitOrder.wrap(mqemitter({ concurrency: 100, matchEmptyLevels: true })),
+      persistence,
+      authenticate: this.#authenticate(),
+      authorizePublish: this.#authorizePublish(services),
+      authorizeSubscribe: this.#authorizeSubscribe(services),
+      authorizeForward: this.#authorizeForward(),
+      published: this.#published(services)
+    })
+    this.#aedes = aedes
+    // From the start: an 'error' with no listener would be thrown from inside
+    // Aedes. It emits one for store failures it survives; its typings do not list it.
+    ;(aedes as unknown as EventEmitter).on('error', (err: Error) => {
+      logger.error({ err }, 'broker error')
+      for (const listener of this.#errorListeners) listener(err)
+    })
+    await aedes.listen()
+    persistence.setAckInterceptor((client, messageId) => this.#puback(services, client, messageId))
+    this.#attachLifecycle(aedes, services)
+    aedes.on('clientError', (client, err) => { logger.debug({ clientId: client.id, err: err.message }, 'client error') })
+    aedes.on('connectionError', (_client, err) => { logger.debug({ err: err.message }, 'connection error') })
+    this.#listening = aedes
+    this.#resolveStarted(aedes)
+  }
+
+  /** Hands a new connection to Aedes, with the per-connection patches applied before it can subscribe. */
+  handle (socket: Socket): void {
+    const client = this.aedes.handle(socket)
+    fixOverlappingSubscriptions(client, (err) => this.#guard.failed('deliver0', client.id, err))
+  }
+
+  /** Publishes from the broker itself (no client); resolves once stored and routed. Waits for {@link start}. */
+  async publish (packet: PublishPacket): Promise<void> {
+    const aedes = this.#listening ?? await this.#started
+    await new Promise<void>((resolve, reject) => {
+      aedes.publish(packet, (err?: Error) => { if (err) reject(err); else resolve() })
+    })
+  }
+
+  /** Aedes's 'error' events (store failures it survived): logged, then passed to `listener`. */
+  onError (listener: (err: Error) => void): void {
+    this.#errorListeners.push(listener)
+  }
+
+  /** The start will not happen (a step before it failed): publishes waiting for it fail. */
+  abandon (): void {
+    if (this.#listening === null) this.#rejectStarted(new Error('the broker did not start'))
+  }
+
+  /** Disconnects every client and closes Aedes's emitter. Safe to call more than once. */
+  close (): Promise<void> {
+    const aedes = this.#aedes
+    if (aedes === null) return Promise.resolve()
+    this.#closing ??= new Promise<void>((resolve) => aedes.close(() => resolve()))
+    return this.#closing
+  }
+
+  #authenticate () {
+    const guard = this.#guard
+    const access = this.#access
+    return (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>,
+      done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void): void => {
+      guard.async('authenticate', client.id, async () => {
+        const verdict = access.authenticate(clientInfo(client), username, password)
+        return typeof verdict === 'boolean' ? verdict : await verdict
+      }, (allowed) => done(null, allowed), () => {
+        done(Object.assign(new Error('server unavailable'), { returnCode: SERVER_UNAVAILABLE }), false)
+      })
+    }
+  }
+
+  #authorizePublish (services: MqttServices) {
+    const guard = this.#guard
+    const persistence = this.#options.persistence
+    const authorize = createAuthorizePublish({
+      ...services,
+      access: this.#access,
+      logger: this.#options.logger,
+      isQos2Resend: (client, packet) => persistence.incomingGetPacket(client, packet).then(() => true, () => false)
+    })
+    // A refused or failed publish: Aedes ends the connection, as MQTT 3.1.1
+    // has no negative PUBACK; nothing was acknowledged.
+    return (client: Client | null, packet: Parameters<typeof authorize>[1], callback: Callback): void => {
+      guard.async('authorizePublish', client?.id ?? null, () => authorize(client, packet), callback, (err) => callback(err as Error))
+    }
+  }
+
+  #authorizeSubscribe (services: MqttServices) {
+    const guard = this.#guard
+    const authorize = createAuthorizeSubscribe({ access: this.#access, groups: services.groups, logger: this.#options.logger })
+    return (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void => {
+      guard.async('authorizeSubscribe', client.id, () => authorize(client, sub),
+        (granted) => callback(null, granted),
+        () => callback(null, null)) // SUBACK 0x80 for this filter (MQTT 3.1.1 §3.9.3)
+    }
+  }
+
+  #authorizeForward () {
+    const guard = this.#guard
+    const forward = createAuthorizeForward(this.#emitOrder, this.#options.persistence)
+    return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
+      return guard.sync('authorizeForward', client.id, () => forward(client, packet), () => {
+        // Nothing more reaches this client; its session keeps the message.
+        // Null would make Aedes delete the queued copy of a replay (it has a
+        // packet id), so a replay goes on to the closed socket instead.
+        client.conn.destroy()
+        return packet.messageId === undefined || client.clean ? null : packet
+      })
+    }
+  }
+
+  #published (services: MqttServices) {
+    const guard = this.#guard
+    const { logger } = this.#options
+    const published = createPublished({
+      groups: services.groups,
+      journal: services.journal,
+      logger,
+      connectionOf: (client) => this.#connections.of(client),
+      scheduleRequest: (clientId, payload) => {
+        handleScheduleRequest(services.schedules, clientId, payload, logger)
+          .then((answer) => answer === null ? undefined : this.publish({ cmd: 'publish', topic: answer.topic, payload: Buffer.from(JSON.stringify(answer.reply)), qos: 1, retain: false, dup: false }))
+          .catch((err: unknown) => { logger.error({ err, clientId }, 'could not answer a schedule request') })
+      }
+    })
+    // Aedes types `client` as a Client; it is null for the broker's own publishes.
+    return (packet: AedesPublishPacket, client: Client | null, callback: Callback): void => {
+      guard.async('published', client?.id ?? null, () => published(packet, client), callback, (err) => callback(err as Error))
+    }
+  }
+
+  /** A PUBACK (or PUBCOMP): true if a group claims it. A failure disconnects the client, whose groups then take their messages back. */
+  #puback (services: MqttServices, client: { id: string }, messageId: number): boolean {
+    return this.#guard.sync('puback', client.id, () => {
+      const connection = this.#connections.known(client)
+      return connection !== undefined && services.groups.ack(connection, messageId)
+    }, () => {
+      (client as Client).conn.destroy()
+      return true
+    })
+  }
+
+  /** Group membership follows Aedes's subscription events; a failure disconnects that client. */
+  #attachLifecycle (aedes: Aedes, services: MqttServices): void {
+    const { groups } = services
+    const guard = this.#guard
+    const disconnect = (client: Client) => (): void => { client.conn.destroy() }
+    aedes.on('subscribe', (subs, client) => {
+      guard.sync('subscribe', client.id, () => {
+        for (const sub of subs) {
+          if (isShareTopic(sub.topic) && (sub.qos as number) !== 128) groups.join(this.#connections.of(client), sub.topic, sub.qos)
+        }
+      }, disconnect(client))
+    })
+    // Subscriptions restored with a persistent session emit no 'subscribe'.
+    aedes.on('clientReady', (client) => {
+      guard.sync('clientReady', client.id, () => {
+        const subs = subscriptionsOf(client)
+        for (const topic in subs) {
+          if (isShareTopic(topic)) groups.join(this.#connections.of(client), topic, subs[topic]?.qos ?? 0)
+        }
+      }, disconnect(client))
+    })
+    aedes.on('unsubscribe', (topics, client) => {
+      guard.sync('unsubscribe', client.id, () => {
+        const connection = this.#connections.known(client)
+        if (connection !== undefined) for (const topic of topics) groups.leave(connection, topic)
+      }, disconnect(client))
+    })
+    aedes.on('clientDisconnect', (client) => {
+      guard.sync('clientDisconnect', client.id, () => {
+        const connection = this.#connections.known(client)
+        if (connection !== undefined) groups.leaveAll(connection)
+      }, () => undefined)
+    })
+  }
+}

@@ -1,0 +1,87 @@
+import type { Logger } from 'pino'
+
+/** Every place Aedes calls into fleetq: its hooks, the PUBACK path, its events, the QoS 0 delivery patch. */
+export type HookName =
+  | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward' | 'published'
+  | 'puback' | 'subscribe' | 'unsubscribe' | 'clientReady' | 'clientDisconnect' | 'deliver0'
+
+/**
+ * Test seam (test/hostile-input.test.ts): called first inside every guarded
+ * hook; a test throws from it to show that a failing hook refuses that one
+ * packet or client and the broker goes on. Not set in production.
+ */
+export type FaultProbe = (hook: HookName, clientId: string | null) => void
+
+/**
+ * Keeps exceptions of fleetq's code (and of the Aedes code our callbacks
+ * resume) from reaching the event loop: Aedes calls hooks from socket
+ * 'readable' handlers and emitter callbacks, where a throw kills the process.
+ * Each failure is logged once and counted; what the caller does instead
+ * (refuse the packet, SUBACK 0x80, disconnect the client) is the hook's
+ * `fail` (docs/mqtt-adapter.md).
+ */
+export class HookGuard {
+  readonly #logger: Logger
+  readonly #probe: FaultProbe | undefined
+  #errors = 0
+
+  constructor (logger: Logger, probe?: FaultProbe) {
+    this.#logger = logger
+    this.#probe = probe
+  }
+
+  /** Hook failures since start (`stats().hookErrors`). */
+  get errors (): number {
+    return this.#errors
+  }
+
+  /**
+   * A callback-style hook with an async body: `ok` gets the body's result,
+   * `fail` runs instead if the body throws or rejects. A throw from `ok`
+   * itself (Aedes resuming after our callback) is logged and counted only:
+   * the callback has been called, there is nothing left to refuse.
+   */
+  async<T> (hook: HookName, clientId: string | null, body: () => Promise<T>, ok: (value: T) => void, fail: (err: unknown) => void): void {
+    let answered = false
+    const failure = (err: unknown): void => {
+      this.failed(hook, clientId, err)
+      if (answered) return
+      answered = true
+      try { fail(err) } catch (again) { this.failed(hook, clientId, again) }
+    }
+    let result: Promise<T>
+    try {
+      this.#probe?.(hook, clientId)
+      result = body()
+    } catch (err) {
+      failure(err)
+      return
+    }
+    result.then((value) => {
+      answered = true
+      ok(value)
+    }).catch(failure)
+  }
+
+  /** A synchronous hook or listener: `fallback` answers for it when `body` throws. */
+  sync<T> (hook: HookName, clientId: string | null, body: () => T, fallback: (err: unknown) => T): T {
+    try {
+      this.#probe?.(hook, clientId)
+      return body()
+    } catch (err) {
+      this.failed(hook, clientId, err)
+      try {
+        return fallback(err)
+      } catch (again) {
+        this.failed(hook, clientId, again)
+        return undefined as T
+      }
+    }
+  }
+
+  /** Counts and logs one failure (also for failures the hooks catch themselves). */
+  failed (hook: HookName, clientId: string | null, err: unknown): void {
+    this.#errors++
+    this.#logger.error({ hook, clientId, err }, `${hook} failed; refused that packet or client, the broker goes on`)
+  }
+}

@@ -1,0 +1,263 @@
+import type { Client } from 'aedes'
+import type { IPublishPacket, Packet } from 'mqtt'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createBroker } from '../broker/index.js'
+import { allowAll, type AccessPolicy } from '../broker/mqtt/index.js'
+import { deferred } from './helpers/deferred.js'
+import { Clients, waitForMessages, waitUntil } from './helpers/mqtt-helpers.js'
+import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
+
+/*
+ * Tripwires for what broker/mqtt/ relies on inside Aedes 1.2 (pinned
+ * "~1.2.0" in package.json; docs/mqtt-adapter.md lists each patch). Each
+ * test fails loudly, naming the patch, if an Aedes upgrade moves what a patch
+ * reads or replaces. Real broker, real mqtt.js clients, nothing mocked.
+ */
+
+interface AedesInternals {
+  clients: Record<string, Client & {
+    _nextId: unknown
+    deliver0: unknown
+    deliverQoS: unknown
+    subscriptions: Record<string, { qos: number }>
+  }>
+  mq: { emit: (packet: { topic: string, brokerId?: string, brokerCounter?: number }, cb?: (err?: Error) => void) => void }
+  persistence: Record<string, (...args: unknown[]) => unknown>
+  version: string
+}
+
+describe('Aedes tripwires (broker/mqtt/internals)', () => {
+  let b: TestBroker | undefined
+  const clients = new Clients()
+  afterEach(async () => {
+    await clients.closeAll()
+    await b?.close()
+    b = undefined
+  })
+
+  const internals = (): AedesInternals => b!.broker.aedes as unknown as AedesInternals
+  const aedesClient = (id: string): AedesInternals['clients'][string] => {
+    const client = internals().clients[id]
+    if (client === undefined) throw new Error(`Aedes has no client ${id} in broker.clients`)
+    return client
+  }
+
+  it('runs the Aedes version the patches were checked against (package.json pins ~1.2.0)', async () => {
+    b = await startBroker()
+    // aedes's exports map hides package.json: read it next to its entry point.
+    const entry = createRequire(import.meta.url).resolve('aedes')
+    const installed = (JSON.parse(await readFile(join(dirname(entry), 'package.json'), 'utf8')) as { version: string }).version
+    expect(installed, 'aedes was upgraded: re-check every patch in broker/mqtt/internals/ and docs/mqtt-adapter.md').toMatch(/^1\.2\./)
+    expect(internals().version).toBe(installed)
+  })
+
+  it('packet ids: client._nextId is the counter Aedes takes a QoS 1 delivery id from (internals/packet-ids.ts)', async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('tw-ids')
+    const { client: sub } = await clients.connect(b.url, { clientId: `${topic}-sub` })
+    await sub.subscribeAsync(`${topic}/x`, { qos: 1 })
+    const internal = aedesClient(`${topic}-sub`)
+    expect(typeof internal._nextId, 'Aedes client._nextId is gone: group deliveries would reuse packet ids').toBe('number')
+    const before = internal._nextId as number
+    const ids: number[] = []
+    sub.on('message', (_t, _p, packet: IPublishPacket) => { if (packet.messageId !== undefined) ids.push(packet.messageId) })
+    await b.broker.publish({ topic: `${topic}/x`, payload: Buffer.from('1'), qos: 1 })
+    await waitUntil(() => ids.length === 1, 'the QoS 1 delivery')
+    expect(ids[0], 'Aedes no longer takes the packet id from client._nextId (lib/qos-packet.js)').toBe(before)
+    expect(internal._nextId).toBe(before >= 65535 ? 1 : before + 1)
+  })
+
+  it('connection state and socket: connected, closed and conn are what lib/write.js uses (internals/packet-ids.ts)', async () => {
+    b = await startBroker()
+    const id = uniqueTopic('tw-conn')
+    const { client } = await clients.connect(b.url, { clientId: id })
+    const internal = aedesClient(id)
+    expect(internal.connected).toBe(true)
+    expect(internal.closed).toBe(false)
+    expect(typeof internal.conn.write).toBe('function')
+    await client.endAsync()
+    await waitUntil(() => internal.closed && !internal.connected, 'Aedes to mark the client closed')
+  })
+
+  it('deliver0: a per-client function property that the QoS 0 path of a subscription calls (internals/overlapping-subscriptions.ts)', async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('tw-deliver0')
+    const { client: sub, messages } = await clients.connect(b.url, { clientId: `${topic}-sub` })
+    const internal = aedesClient(`${topic}-sub`)
+    expect(Object.hasOwn(internal, 'deliver0'), 'Aedes client.deliver0 is no longer an own property: the QoS 0 overlap fix cannot replace it').toBe(true)
+    expect(Object.hasOwn(internal, 'deliverQoS')).toBe(true)
+    // Our patch is installed on every connection before it subscribes.
+    expect((internal.deliver0 as { name: string }).name).toBe('deliverQos0Unless')
+    const patched = internal.deliver0 as (packet: unknown, cb: () => void) => void
+    const calls: string[] = []
+    internal.deliver0 = function (packet: { topic: string }, cb: () => void) {
+      calls.push(packet.topic)
+      patched(packet, cb)
+    }
+    await sub.subscribeAsync(`${topic}/q0`, { qos: 0 })
+    await b.broker.publish({ topic: `${topic}/q0`, payload: Buffer.from('a'), qos: 0 })
+    await waitForMessages(messages, 1, 'QoS 0 message')
+    expect(calls, 'a QoS 0 delivery no longer goes through client.deliver0').toEqual([`${topic}/q0`])
+  })
+
+  it('client.subscriptions: a plain object keyed by filter, written by assignment, restored before clientReady (internals/subscriptions.ts)', async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('tw-subs')
+    const id = `${topic}-sub`
+    const { client } = await clients.connect(b.url, { clientId: id, clean: false })
+    await client.subscribeAsync([`${topic}/#`, `${topic}/a`, `$share/g/${topic}/s`], { qos: 1 })
+    await client.subscribeAsync(`${topic}/a`, { qos: 0 })
+    const subs = aedesClient(id).subscriptions
+    expect(Object.getPrototypeOf(subs), 'client.subscriptions is no longer a plain (null-prototype) object').toBe(null)
+    expect(Object.keys(subs).sort()).toEqual([`$share/g/${topic}/s`, `${topic}/#`, `${topic}/a`].sort())
+    expect(subs[`${topic}/#`]?.qos).toBe(1)
+    // The overlap fix's set trap ran: the exact-topic filter (granted 0)
+    // reports the highest QoS of the client's filters matching it.
+    expect(subs[`${topic}/a`]?.qos, 'Aedes no longer assigns into client.subscriptions: the overlap fix does not see new subscriptions').toBe(1)
+    await client.endAsync()
+
+    // A persistent session's subscriptions are restored before 'clientReady' (groups join there).
+    const seen = deferred<string[]>()
+    const onReady = (c: Client): void => {
+      if (c.id === id) seen.resolve(Object.keys((c as unknown as { subscriptions: object }).subscriptions).sort())
+    }
+    b.broker.aedes.on('clientReady', onReady)
+    try {
+      await clients.connect(b.url, { clientId: id, clean: false })
+      expect(await seen.promise).toContain(`$share/g/${topic}/s`)
+    } finally {
+      b.broker.aedes.off('clientReady', onReady)
+    }
+  })
+
+  it('mq.emit: Aedes routes every publish through broker.mq.emit, with brokerId and a numeric brokerCounter (internals/emit-order.ts)', async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('tw-emit')
+    const mq = internals().mq
+    expect(Object.hasOwn(mq, 'emit'), 'EmitOrder no longer replaces mq.emit').toBe(true)
+    const wrapped = mq.emit
+    const seen: Array<{ brokerId?: string, brokerCounter?: number }> = []
+    mq.emit = (packet, cb) => {
+      if (packet.topic === topic) seen.push({ brokerId: packet.brokerId, brokerCounter: packet.brokerCounter })
+      wrapped(packet, cb)
+    }
+    try {
+      const { client } = await clients.connect(b.url, { clientId: `${topic}-pub` })
+      await client.publishAsync(topic, 'x', { qos: 1 })
+      await waitUntil(() => seen.length === 1, 'the publish to reach mq.emit')
+      expect(seen[0]?.brokerId).toBe(b.broker.aedes.id)
+      expect(typeof seen[0]?.brokerCounter, 'aedes-packet no longer numbers packets (brokerCounter): the #994 fix has nothing to renumber').toBe('number')
+    } finally {
+      mq.emit = wrapped
+    }
+  })
+
+  it('authorizePublish runs before the PUBACK is written (hooks/authorize-publish.ts: the journal write must precede it)', async () => {
+    const held = deferred<boolean>()
+    const called = deferred()
+    const topic = uniqueTopic('tw-puback')
+    b = await startBrokerWithAccess({
+      authorizePublish: (_client, t) => {
+        if (t !== `${topic}/held`) return true
+        called.resolve()
+        return held.promise
+      }
+    })
+    const { client, messages } = await clients.connect(b.url, { clientId: `${topic}-pub` })
+    await client.subscribeAsync(`${topic}/probe`, { qos: 0 })
+    const pubacks: number[] = []
+    client.on('packetreceive', (packet: Packet) => { if (packet.cmd === 'puback') pubacks.push(packet.messageId ?? -1) })
+    const acked = client.publishAsync(`${topic}/held`, 'x', { qos: 1 })
+    await called.promise
+    // A broker write to the same socket after the hook was called: a PUBACK
+    // Aedes had written first would arrive before it (TCP keeps order).
+    await b.broker.publish({ topic: `${topic}/probe`, payload: Buffer.from('after'), qos: 0 })
+    await waitForMessages(messages, 1, 'probe message')
+    expect(pubacks, 'Aedes wrote the PUBACK before authorizePublish answered').toEqual([])
+    held.resolve(true)
+    await acked
+    expect(pubacks).toHaveLength(1)
+  })
+
+  it('authorizeForward: its returned packet is what Aedes writes (hooks/authorize-forward.ts: QoS downgrade)', async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('tw-forward')
+    const { client: sub, messages } = await clients.connect(b.url, { clientId: `${topic}-sub` })
+    await sub.subscribeAsync(`${topic}/#`, { qos: 0 })
+    const { client: pub } = await clients.connect(b.url, { clientId: `${topic}-pub` })
+    await pub.publishAsync(`${topic}/x`, 'x', { qos: 1 })
+    await waitForMessages(messages, 1, 'forwarded message')
+    expect(messages[0]?.qos, 'Aedes ignores the packet authorizeForward returns').toBe(0)
+  })
+
+  it('PUBACK path: Aedes hands every PUBACK to persistence.outgoingClearMessageId (the ack interceptor the groups claim theirs in)', async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('tw-ack')
+    const persistence = internals().persistence
+    const original = persistence['outgoingClearMessageId'] as (client: { id: string }, packet: { messageId?: number }) => Promise<unknown>
+    expect(typeof original).toBe('function')
+    const cleared: number[] = []
+    persistence['outgoingClearMessageId'] = function (this: unknown, client: { id: string }, packet: { messageId?: number }) {
+      if (client.id === `${topic}-sub` && packet.messageId !== undefined) cleared.push(packet.messageId)
+      return original.call(this, client, packet)
+    } as (...args: unknown[]) => unknown
+    try {
+      const { client: sub, messages } = await clients.connect(b.url, { clientId: `${topic}-sub` })
+      await sub.subscribeAsync(topic, { qos: 1 })
+      const ids: number[] = []
+      sub.on('message', (_t, _p, packet: IPublishPacket) => { ids.push(packet.messageId ?? -1) })
+      await b.broker.publish({ topic, payload: Buffer.from('x'), qos: 1 })
+      await waitForMessages(messages, 1, 'QoS 1 message')
+      await waitUntil(() => cleared.length === 1, 'the PUBACK to reach outgoingClearMessageId')
+      expect(cleared).toEqual(ids)
+    } finally {
+      persistence['outgoingClearMessageId'] = original as (...args: unknown[]) => unknown
+    }
+  })
+
+  it("SUBACK and 'subscribe' events: 128 for a refused filter, else the QoS asked for, not the one authorizeSubscribe returned", async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('tw-granted')
+    const events = deferred<Array<{ topic: string, qos: number }>>()
+    const onSubscribe = (subs: Array<{ topic: string, qos: number }>, client: Client): void => {
+      if (client.id === `${topic}-sub`) events.resolve(subs.map((s) => ({ topic: s.topic, qos: s.qos })))
+    }
+    b.broker.aedes.on('subscribe', onSubscribe)
+    try {
+      const { client } = await clients.connect(b.url, { clientId: `${topic}-sub` })
+      const suback = deferred<number[]>()
+      client.on('packetreceive', (packet: Packet) => { if (packet.cmd === 'suback') suback.resolve(packet.granted as number[]) })
+      // Not subscribeAsync: mqtt.js rejects a SUBACK with a 0x80 in it.
+      client.subscribe([`$delayed/5/${topic}`, `$share/g/${topic}`], { qos: 2 }, () => undefined)
+      // The adapter joins groups only for filters not refused (qos !== 128).
+      // Aedes 1.2 grants what was asked (lib/handlers/subscribe.js SubState):
+      // the $share/ subscription it keeps is QoS 1 (groups deliver at most
+      // QoS 1), yet the SUBACK says 2. If this changes, so does what clients see.
+      expect(await events.promise).toEqual([{ topic: `$delayed/5/${topic}`, qos: 128 }, { topic: `$share/g/${topic}`, qos: 2 }])
+      expect(await suback.promise).toEqual([128, 2])
+    } finally {
+      b.broker.aedes.off('subscribe', onSubscribe)
+    }
+  })
+})
+
+/** startBroker(), with an access policy (createBroker's internal second argument). */
+async function startBrokerWithAccess (access: Partial<AccessPolicy>): Promise<TestBroker> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'fleetq-tripwire-'))
+  const broker = await createBroker({ port: 0, logLevel: 'silent', dataDir }, { access: { ...allowAll, ...access } })
+  return {
+    broker,
+    url: `mqtt://127.0.0.1:${broker.port}`,
+    port: broker.port,
+    dataDir,
+    restart: () => Promise.reject(new Error('not supported here')),
+    close: async () => {
+      await broker.close()
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  }
+}
