@@ -39,10 +39,13 @@ export default tseslint.config(
   layer(['protocol/**/*.ts'], [
     folder('broker', wireOnly),
     folder('client', wireOnly),
-    { group: ['aedes', 'aedes/*', 'aedes-*', 'mqtt', 'mqtt/*', 'mqemitter*'], message: wireOnly }
+    { regex: '^(aedes(-[^/]*)?|mqtt|mqtt-packet|mqemitter(-[^/]*)?|level|classic-level|memory-level|abstract-level)(/.*)?$', message: wireOnly }
   ]),
   layer(['broker/**/*.ts'], [brokerNotClient, aedesAll], ['broker/mqtt/**', 'broker/persistence/**']),
   layer(['broker/mqtt/**/*.ts'], [brokerNotClient]),
   layer(['broker/persistence/**/*.ts'], [brokerNotClient, aedesCore]),
-  layer(['client/**/*.ts'], [folder('broker', 'client/ may not import broker/: share the code through protocol/ (docs/architecture.md)')])
+  layer(['client/**/*.ts'], [
+    folder('broker', 'client/ may not import broker/: share the code through protocol/ (docs/architecture.md)'),
+    { regex: '^(aedes(-[^/]*)?|mqemitter(-[^/]*)?|level|classic-level|memory-level|abstract-level)(/.*)?$', message: 'client/ speaks MQTT through mqtt.js only; the broker side stays in broker/' }
+  ])
 )

@@ -66,7 +66,7 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
       publish: (m) => mqtt.publish({ cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: false })
     })
     closers.add('timers', 'delayed messages', () => delayed.close())
-    const scheduler = await Scheduler.start({ store: stores.schedules, delayed, schemas, clock, logger, fromConfig: resolved.schedules })
+    const scheduler = await Scheduler.start({ store: stores.schedules, delayed, schemas, clock, logger, fromConfig: resolved.schedules, taskTopicPrefix: gateOptions.topicPrefix })
     closers.add('timers', 'scheduler', () => scheduler.close())
     const journal = new PublishJournal(stores.journal, logger)
     closers.add('drain', 'publish journal', () => journal.drain())

@@ -150,7 +150,7 @@ describe('Aedes tripwires (broker/mqtt/internals)', () => {
       await client.publishAsync(topic, 'x', { qos: 1 })
       await waitUntil(() => seen.length === 1, 'the publish to reach mq.emit')
       expect(seen[0]?.brokerId).toBe(b.broker.aedes.id)
-      expect(typeof seen[0]?.brokerCounter, 'aedes-packet no longer numbers packets (brokerCounter): the #994 fix has nothing to renumber').toBe('number')
+      expect(typeof seen[0]?.brokerCounter, 'aedes-packet no longer numbers packets (brokerCounter): the moscajs/aedes#994 fix has nothing to renumber').toBe('number')
     } finally {
       mq.emit = wrapped
     }

@@ -154,6 +154,16 @@ describe('periodic schedules (injectable clock: no real minutes are waited)', ()
     }
   })
 
+  it('a task schedule submits on the gate\'s configured topic prefix, into the default group there', async () => {
+    const clock = new ManualClock(new Date('2026-01-01T00:00:00Z'))
+    b = await startBroker({ clock, tasks: { topicPrefix: 'jobs/' } })
+    const received = await listen('$share/thumbnail/jobs/thumbnail')
+    await b.broker.schedules.upsert({ name: 'thumbs', cron: '0 * * * *', task: 'thumbnail', payload: thumb })
+    await tick(clock, '2026-01-01T01:00:00Z', received, 1)
+    expect(received.map((m) => m.topic)).toEqual(['jobs/thumbnail'])
+    expect(JSON.parse(received[0]!.payload.toString())).toMatchObject({ type: 'thumbnail', payload: thumb, producer: 'schedule:thumbs' })
+  })
+
   it('a bad config schedule stops the broker with a clear error', async () => {
     await expect(createBroker({ port: 0, logLevel: 'silent', persistence: 'memory', schedules: [{ name: 'bad', cron: '0 25 * * *', topic: 'a' }] }))
       .rejects.toMatchObject({ code: ErrorCodes.CRON_INVALID, schedule: 'bad', message: expect.stringContaining('"0 25 * * *"') })

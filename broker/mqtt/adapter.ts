@@ -218,7 +218,7 @@ export class MqttAdapter {
     // A refused or failed publish: Aedes ends the connection, as MQTT 3.1.1
     // has no negative PUBACK; nothing was acknowledged.
     return (client: Client | null, packet: Parameters<typeof authorize>[1], callback: Callback): void => {
-      guard.async('authorizePublish', client?.id ?? null, () => authorize(client, packet), callback, (err) => callback(err as Error))
+      guard.callback('authorizePublish', client?.id ?? null, authorize, client, packet, callback)
     }
   }
 
@@ -236,13 +236,18 @@ export class MqttAdapter {
     const guard = this.#guard
     const forward = createAuthorizeForward(this.#emitOrder, this.#options.persistence)
     return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
-      return guard.sync('authorizeForward', client.id, () => forward(client, packet), () => {
+      // Guarded inline, not through guard.sync: this runs for every delivery.
+      try {
+        guard.probe('authorizeForward', client.id)
+        return forward(client, packet)
+      } catch (err) {
+        guard.failed('authorizeForward', client.id, err)
         // Nothing more reaches this client; its session keeps the message.
         // Null would make Aedes delete the queued copy of a replay (it has a
         // packet id), so a replay goes on to the closed socket instead.
         client.conn.destroy()
         return packet.messageId === undefined || client.clean ? null : packet
-      })
+      }
     }
   }
 
@@ -262,7 +267,7 @@ export class MqttAdapter {
     })
     // Aedes types `client` as a Client; it is null for the broker's own publishes.
     return (packet: AedesPublishPacket, client: Client | null, callback: Callback): void => {
-      guard.async('published', client?.id ?? null, () => published(packet, client), callback, (err) => callback(err as Error))
+      guard.callback('published', client?.id ?? null, published, packet, client, callback)
     }
   }
 

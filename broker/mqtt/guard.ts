@@ -36,12 +36,14 @@ export class HookGuard {
   }
 
   /**
-   * A callback-style hook with an async body: `ok` gets the body's result,
-   * `fail` runs instead if the body throws or rejects. A throw from `ok`
-   * itself (Aedes resuming after our callback) is logged and counted only:
-   * the callback has been called, there is nothing left to refuse.
+   * A callback-style hook whose body answers now or in a promise: `ok` gets
+   * the body's result (at once when it is not a promise, so the common
+   * publish costs no microtask hops), `fail` runs instead if the body throws
+   * or rejects. A throw from `ok` itself (Aedes resuming after our callback)
+   * is logged and counted only: the callback has been called, there is
+   * nothing left to refuse.
    */
-  async<T> (hook: HookName, clientId: string | null, body: () => Promise<T>, ok: (value: T) => void, fail: (err: unknown) => void): void {
+  async<T> (hook: HookName, clientId: string | null, body: () => T | Promise<T>, ok: (value: T) => void, fail: (err: unknown) => void): void {
     let answered = false
     const failure = (err: unknown): void => {
       this.failed(hook, clientId, err)
@@ -49,7 +51,7 @@ export class HookGuard {
       answered = true
       try { fail(err) } catch (again) { this.failed(hook, clientId, again) }
     }
-    let result: Promise<T>
+    let result: T | Promise<T>
     try {
       this.#probe?.(hook, clientId)
       result = body()
@@ -57,10 +59,55 @@ export class HookGuard {
       failure(err)
       return
     }
+    if (!(result instanceof Promise)) {
+      answered = true
+      try { ok(result) } catch (err) { this.failed(hook, clientId, err) }
+      return
+    }
     result.then((value) => {
       answered = true
       ok(value)
     }).catch(failure)
+  }
+
+  /**
+   * The per-message hooks (authorizePublish, published): Aedes's
+   * `(error) => void` callback gets the body's answer, or the body's
+   * exception as the error. No closure is made per call on the synchronous
+   * path, which is the common one.
+   */
+  callback<A, B> (hook: HookName, clientId: string | null, body: (a: A, b: B) => Error | null | Promise<Error | null>, a: A, b: B, callback: (error: Error | null) => void): void {
+    let result: Error | null | Promise<Error | null>
+    try {
+      this.#probe?.(hook, clientId)
+      result = body(a, b)
+    } catch (err) {
+      this.failed(hook, clientId, err)
+      this.#answer(hook, clientId, callback, asError(err))
+      return
+    }
+    if (!(result instanceof Promise)) {
+      this.#answer(hook, clientId, callback, result)
+      return
+    }
+    result.then((value) => { this.#answer(hook, clientId, callback, value) }, (err: unknown) => {
+      this.failed(hook, clientId, err)
+      this.#answer(hook, clientId, callback, asError(err))
+    })
+  }
+
+  /** Throws when a test asked this hook to fail (the fault probe); a no-op in production. For hooks guarded inline. */
+  probe (hook: HookName, clientId: string | null): void {
+    this.#probe?.(hook, clientId)
+  }
+
+  /** A throw from the callback itself is Aedes resuming after our answer: counted and logged, nothing left to refuse. */
+  #answer (hook: HookName, clientId: string | null, callback: (error: Error | null) => void, value: Error | null): void {
+    try {
+      callback(value)
+    } catch (err) {
+      this.failed(hook, clientId, err)
+    }
   }
 
   /** A synchronous hook or listener: `fallback` answers for it when `body` throws. */
@@ -84,4 +131,8 @@ export class HookGuard {
     this.#errors++
     this.#logger.error({ hook, clientId, err }, `${hook} failed; refused that packet or client, the broker goes on`)
   }
+}
+
+function asError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
 }

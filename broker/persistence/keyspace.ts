@@ -23,7 +23,14 @@ export const SUBLEVELS = {
   delayed: { owner: 'delayed messages', legacyPrefix: 'dq:' },
   schedules: { owner: 'scheduler', legacyPrefix: 'sc:' },
   'idempotency-keys': { owner: 'task gate', legacyPrefix: 'ik:' }
-} as const satisfies Record<string, { owner: string, legacyPrefix: string }>
+} as const satisfies Record<string, { owner: string, legacyPrefix?: string }>
+
+/**
+ * The flat prefixes of the layout before sublevels: a short name and ':'. A
+ * sublevel added later has none; an empty or other prefix would match
+ * sublevel keys (`!name!...`) and move them, so it is refused.
+ */
+const LEGACY_PREFIX = /^[a-z]{1,2}:$/
 
 export type SublevelName = keyof typeof SUBLEVELS
 
@@ -128,7 +135,9 @@ export class Keyspace {
   async #migrateLegacyLayout (logger: Logger | undefined): Promise<void> {
     const moved: Record<string, number> = {}
     let total = 0
-    for (const [name, { legacyPrefix }] of Object.entries(SUBLEVELS) as Array<[SublevelName, { legacyPrefix: string }]>) {
+    for (const [name, { legacyPrefix }] of Object.entries(SUBLEVELS) as Array<[SublevelName, { legacyPrefix?: string }]>) {
+      if (legacyPrefix === undefined) continue
+      if (!LEGACY_PREFIX.test(legacyPrefix)) throw new Error(`keyspace: legacy prefix "${legacyPrefix}" of sublevel ${name} is not a short name and ':'`)
       const sublevel = this.sublevel(name)
       for (;;) {
         const entries = await this.#db.iterator({ ...prefixRange(legacyPrefix), limit: MIGRATION_BATCH }).all()

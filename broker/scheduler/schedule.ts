@@ -77,7 +77,7 @@ function invalid (message: string): ScheduleError {
 }
 
 /** The topic and bytes one tick publishes. A task tick is a new envelope (a task per tick) created at the tick's time. */
-export function tickMessage (schedule: Schedule, tickAt: number): { topic: string, payload: Buffer } {
+export function tickMessage (schedule: Schedule, tickAt: number, taskTopicPrefix?: string): { topic: string, payload: Buffer } {
   if (schedule.task !== undefined) {
     const envelope = buildEnvelope({
       type: schedule.task,
@@ -88,7 +88,7 @@ export function tickMessage (schedule: Schedule, tickAt: number): { topic: strin
       timeoutMs: schedule.timeoutMs,
       createdAt: tickAt
     })
-    return { topic: taskTopic(schedule.task), payload: Buffer.from(JSON.stringify(envelope)) }
+    return { topic: taskTopic(schedule.task, taskTopicPrefix), payload: Buffer.from(JSON.stringify(envelope)) }
   }
   const payload = schedule.payload === undefined
     ? Buffer.alloc(0)

@@ -26,6 +26,8 @@ export interface SchedulerOptions {
   logger: Logger
   /** Schedules from the config file: kept in step with this list on start. */
   fromConfig: unknown[]
+  /** Where a task schedule's ticks are submitted: the task gate's `topicPrefix`. @defaultValue 'tasks/' */
+  taskTopicPrefix?: string
 }
 
 export interface SchedulerStats {
@@ -210,7 +212,7 @@ export class Scheduler {
       if (starting) logger.info({ schedule: entry.schedule.name, catchUp: mode, firing: ticks.length, skipped: missed }, 'missed ticks while stopped')
     }
     const messages: DelayedMessage[] = ticks.map((tick) => {
-      const { topic, payload } = tickMessage(entry.schedule, tick)
+      const { topic, payload } = tickMessage(entry.schedule, tick, this.#options.taskTopicPrefix)
       return { topic, payload, qos: entry.schedule.qos, retain: entry.schedule.retain, dueAt: tick, clientId: null }
     })
     const updated: Entry = { ...entry, doneUntil: now, lastRunAt: ticks.at(-1) ?? entry.lastRunAt }

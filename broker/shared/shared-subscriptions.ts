@@ -102,8 +102,13 @@ export class SharedSubscriptions {
    * Routes a published message to every group whose filter matches. For QoS
    * 1 it resolves once the message is stored in each of them.
    */
-  async route (topic: string, payload: Buffer, qos: number): Promise<void> {
-    if (this.#closed || this.#groups.size === 0 || isShareTopic(topic)) return
+  /**
+   * Queues the message in every matching group; resolves once each holds it.
+   * Null when no group matches: nothing to wait for (the common case of
+   * ordinary telemetry, answered without a microtask hop).
+   */
+  route (topic: string, payload: Buffer, qos: number): Promise<void> | null {
+    if (this.#closed || this.#groups.size === 0 || isShareTopic(topic)) return null
     const keys = new Set(this.#matcher.match(topic))
     const work: Array<Promise<void>> = []
     for (const key of keys) {
@@ -113,7 +118,8 @@ export class SharedSubscriptions {
       if (topic.startsWith('$') && !topicMatches(group.definition.filter, topic)) continue
       work.push(group.enqueue(topic, payload, qos >= 1 ? 1 : 0))
     }
-    await Promise.all(work)
+    if (work.length === 0) return null
+    return Promise.all(work).then(() => undefined)
   }
 
   /** A PUBACK: true if it settled a group delivery. */

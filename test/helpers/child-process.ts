@@ -1,14 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { collectText, watchLines, type ChildExit } from './line-watcher.js'
+
+export type { ChildExit }
 
 // An absolute loader URL, so a child runs from any working directory.
 const tsxLoader = import.meta.resolve('tsx')
-
-export interface ChildExit {
-  code: number | null
-  signal: NodeJS.Signals | null
-}
 
 export interface NodeChild {
   child: ChildProcess
@@ -39,53 +36,16 @@ export function spawnNodeChild (script: URL, args: string[], env: Record<string,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe']
   })
-  const lines: string[] = []
-  let stderr = ''
-  const watchers = new Set<(line: string) => void>()
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    lines.push(line)
-    for (const watch of watchers) watch(line)
-  })
-  // 'close' rather than 'exit': by then every line has been read.
-  const exited = new Promise<ChildExit>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal }))
-  })
-  let hasExited = false
-  void exited.then(() => { hasExited = true })
-
-  const waitForLine = (predicate: (line: string) => boolean, what: string, timeoutMs = 60_000): Promise<string> => {
-    const seen = lines.find(predicate)
-    if (seen !== undefined) return Promise.resolve(seen)
-    return new Promise<string>((resolve, reject) => {
-      const done = (): void => { watchers.delete(watch); clearTimeout(timer) }
-      const watch = (line: string): void => {
-        if (predicate(line)) { done(); resolve(line) }
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stderr:\n${stderr}`))
-      }, timeoutMs)
-      watchers.add(watch)
-      void exited.then((exit) => {
-        if (!watchers.has(watch)) return
-        done()
-        reject(new Error(`child exited (${JSON.stringify(exit)}) before ${what}; stderr:\n${stderr}`))
-      })
-    })
-  }
-
+  const stderr = collectText(child.stderr)
+  const watcher = watchLines(child, child.stdout!, { name: 'child', timeoutMs: 60_000, stderr })
   return {
     child,
-    lines,
-    stderr: () => stderr,
-    exited,
-    get hasExited () { return hasExited },
-    waitForLine,
-    async kill (signal) {
-      if (!hasExited && child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
-    }
+    lines: watcher.lines,
+    stderr,
+    exited: watcher.exited,
+    get hasExited () { return watcher.hasExited },
+    waitForLine: watcher.waitForLine,
+    kill: watcher.kill
   }
 }
 

@@ -1,15 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { collectText, watchLines, type ChildExit } from './line-watcher.js'
 
 const cliPath = fileURLToPath(new URL('../../broker/cli.ts', import.meta.url))
 // An absolute loader URL, so the child can run from any working directory.
 const tsxLoader = import.meta.resolve('tsx')
 
-export interface CliExit {
-  code: number | null
-  signal: NodeJS.Signals | null
-}
+export type CliExit = ChildExit
 
 /** A pino JSON log line from the broker's stderr. */
 export interface LogLine {
@@ -47,55 +44,23 @@ export function spawnCli (args: string[], options: CliOptions = {}): CliProcess 
     env: { ...env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const stderrLines: string[] = []
-  let stdout = ''
-  const watchers = new Set<(line: string) => void>()
-  child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    stderrLines.push(line)
-    for (const watch of watchers) watch(line)
+  const watcher = watchLines(child, child.stderr!, {
+    name: 'fleetq',
+    timeoutMs: 90_000,
+    stderr: () => watcher.lines.join('\n')
   })
-  // 'close' rather than 'exit': by then every stderr line has been read.
-  const exited = new Promise<CliExit>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal }))
-  })
-  let hasExited = false
-  void exited.then(() => { hasExited = true })
-
-  const waitForLine = (predicate: (line: string) => boolean, what: string, timeoutMs = 90_000): Promise<string> => {
-    const seen = stderrLines.find(predicate)
-    if (seen !== undefined) return Promise.resolve(seen)
-    return new Promise<string>((resolve, reject) => {
-      const done = (): void => { watchers.delete(watch); clearTimeout(timer) }
-      const watch = (line: string): void => {
-        if (predicate(line)) { done(); resolve(line) }
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; stderr:\n${stderrLines.join('\n')}`))
-      }, timeoutMs)
-      watchers.add(watch)
-      void exited.then((exit) => {
-        if (!watchers.has(watch)) return
-        done()
-        reject(new Error(`fleetq exited (${JSON.stringify(exit)}) before ${what}; stderr:\n${stderrLines.join('\n')}`))
-      })
-    })
-  }
-
   return {
     child,
-    stderrLines,
-    stdout: () => stdout,
-    exited,
-    waitForLine,
+    stderrLines: watcher.lines,
+    stdout: collectText(child.stdout),
+    exited: watcher.exited,
+    waitForLine: watcher.waitForLine,
     async waitForLog (msg, timeoutMs) {
-      const line = await waitForLine((l) => parseLog(l)?.msg === msg, `log "${msg}"`, timeoutMs)
+      const line = await watcher.waitForLine((l) => parseLog(l)?.msg === msg, `log "${msg}"`, timeoutMs)
       return parseLog(line)!
     },
     async kill (signal = 'SIGTERM') {
-      if (!hasExited && child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
+      return watcher.kill(signal)
     }
   }
 }

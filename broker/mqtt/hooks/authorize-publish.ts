@@ -41,15 +41,20 @@ export interface AuthorizePublishParts {
 export function createAuthorizePublish (parts: AuthorizePublishParts) {
   const { access, gate, delayed, journal, logger } = parts
 
-  async function accessError (client: Client | null, topic: string): Promise<Error | null> {
+  /** Synchronous when the policy answers synchronously (allow-all does): the common publish takes no microtask hop. */
+  function accessError (client: Client | null, topic: string): Error | null | Promise<Error | null> {
     // Aedes's default: clients may not publish to $SYS/ topics.
     if (client !== null && topic.startsWith(SYS_PREFIX)) return new Error('$SYS/ topic is reserved')
     // A $share/ name is a subscription, never a topic (MQTT 5 §4.8.2).
     if (isShareTopic(topic)) return new Error('cannot publish to a $share/ topic')
     if (client === null) return null
     const verdict = access.authorizePublish(clientInfo(client), topic)
-    const allowed = typeof verdict === 'boolean' ? verdict : await verdict
-    return allowed ? null : new Error(`not authorized to publish to ${topic}`)
+    if (typeof verdict === 'boolean') return verdict ? null : notAuthorized(topic)
+    return verdict.then((allowed) => allowed ? null : notAuthorized(topic))
+  }
+
+  function notAuthorized (topic: string): Error {
+    return new Error(`not authorized to publish to ${topic}`)
   }
 
   async function finish (packet: PublishPacket, client: Client | null, decision: GateDecision, write: Promise<void>): Promise<Error | null> {
@@ -72,6 +77,20 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     return client === null ? Promise.resolve() : journal.record(packet)
   }
 
+  /**
+   * After the access check: the gate, then the journal write. Answers at once
+   * (null) when nothing is written and no idempotency key waits for a commit:
+   * QoS 0, the broker's own publishes.
+   */
+  function gateAndJournal (client: Client | null, packet: PublishPacket): Error | null | Promise<Error | null> {
+    // The gate runs before the journal, so what is journaled (and replayed
+    // after a crash) is the rewritten packet: wrapped into an envelope,
+    // dead-lettered or marked duplicate (docs/tasks.md).
+    const decision = gate.inspect(packet, client?.id ?? null)
+    if ((client === null || packet.qos !== 1) && decision.commit === undefined) return null
+    return finish(packet, client, decision, journaled(packet, client))
+  }
+
   /** Rewrites a refused delayed publish into a dead letter: acknowledged, kept, counted, never silently dropped. */
   function refuseDelayed (packet: PublishPacket, client: Client | null, reason: Parameters<DelayedMessages['refused']>[0], message: string): void {
     const record = { ...deadLetterRecord('delay-invalid', '$delayed', packet.topic, client?.id ?? null, [{ path: '', message, keyword: reason }], toBuffer(packet.payload)), refusal: reason }
@@ -82,45 +101,46 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     packet.retain = false
   }
 
-  return async function authorizePublish (client: Client | null, packet: PublishPacket): Promise<Error | null> {
-    if (isDelayedTopic(packet.topic)) {
-      const parsed = parseDelayedTopic(packet.topic, parts.maxDelaySeconds)
-      if (!parsed.ok) {
-        refuseDelayed(packet, client, parsed.reason, parsed.message)
-      } else if (!delayed.hasRoom()) {
-        refuseDelayed(packet, client, 'too-many-pending', 'too many delayed messages are waiting (delayed.maxPending)')
-      } else {
-        const denied = await accessError(client, parsed.target)
-        if (denied !== null) return denied
-        // The gate sees the target as if it were published now, so an invalid
-        // task is dead-lettered at once instead of failing at its time.
-        const target = { topic: parsed.target, payload: packet.payload, qos: packet.qos, retain: packet.retain }
-        const decision = gate.inspect(target, client?.id ?? null)
-        if (decision.action === 'pass' || decision.action === 'wrapped') {
-          const carrier = packet as PublishPacket & { [DELAYED_CARRIER]?: true }
-          carrier[DELAYED_CARRIER] = true
-          // Aedes looks for a QoS 2 resend only after this hook [MQTT-4.3.3-2]:
-          // a resend before PUBREL must not store the message a second time.
-          const resend = client !== null && packet.qos === 2 && packet.dup ? parts.isQos2Resend(client, packet) : Promise.resolve(false)
-          // Read now: the carrier's own flags are changed below, before the write runs.
-          const message = { topic: target.topic, payload: toBuffer(target.payload), qos: packet.qos, retain: packet.retain, clientId: client?.id ?? null }
-          const write = resend.then((isResend) => isResend ? undefined : delayed.accept(message, parsed.delayMs))
-          packet.retain = false // the target keeps its retain flag; `$delayed/...` itself is never retained
-          return await finish(packet, client, decision, write)
-        }
-        // Dead-lettered or a duplicate: published now, rewritten by the gate.
-        packet.topic = target.topic
-        packet.payload = target.payload
-        packet.retain = target.retain ?? false
-        return await finish(packet, client, decision, journaled(packet, client))
+  return function authorizePublish (client: Client | null, packet: PublishPacket): Error | null | Promise<Error | null> {
+    if (isDelayedTopic(packet.topic)) return authorizeDelayed(client, packet)
+    const denied = accessError(client, packet.topic)
+    if (denied instanceof Promise) return denied.then((error) => error ?? gateAndJournal(client, packet))
+    return denied ?? gateAndJournal(client, packet)
+  }
+
+  /** `$delayed/{seconds}/{topic}`: checked and stored now for later, or rewritten to a dead letter and published now. */
+  async function authorizeDelayed (client: Client | null, packet: PublishPacket): Promise<Error | null> {
+    const parsed = parseDelayedTopic(packet.topic, parts.maxDelaySeconds)
+    if (!parsed.ok) {
+      refuseDelayed(packet, client, parsed.reason, parsed.message)
+    } else if (!delayed.hasRoom()) {
+      refuseDelayed(packet, client, 'too-many-pending', 'too many delayed messages are waiting (delayed.maxPending)')
+    } else {
+      const denied = await accessError(client, parsed.target)
+      if (denied !== null) return denied
+      // The gate sees the target as if it were published now, so an invalid
+      // task is dead-lettered at once instead of failing at its time.
+      const target = { topic: parsed.target, payload: packet.payload, qos: packet.qos, retain: packet.retain }
+      const decision = gate.inspect(target, client?.id ?? null)
+      if (decision.action === 'pass' || decision.action === 'wrapped') {
+        const carrier = packet as PublishPacket & { [DELAYED_CARRIER]?: true }
+        carrier[DELAYED_CARRIER] = true
+        // Aedes looks for a QoS 2 resend only after this hook [MQTT-4.3.3-2]:
+        // a resend before PUBREL must not store the message a second time.
+        const resend = client !== null && packet.qos === 2 && packet.dup ? parts.isQos2Resend(client, packet) : Promise.resolve(false)
+        // Read now: the carrier's own flags are changed below, before the write runs.
+        const message = { topic: target.topic, payload: toBuffer(target.payload), qos: packet.qos, retain: packet.retain, clientId: client?.id ?? null }
+        const write = resend.then((isResend) => isResend ? undefined : delayed.accept(message, parsed.delayMs))
+        packet.retain = false // the target keeps its retain flag; `$delayed/...` itself is never retained
+        return await finish(packet, client, decision, write)
       }
+      // Dead-lettered or a duplicate: published now, rewritten by the gate.
+      packet.topic = target.topic
+      packet.payload = target.payload
+      packet.retain = target.retain ?? false
+      return await finish(packet, client, decision, journaled(packet, client))
     }
-    const denied = await accessError(client, packet.topic)
-    if (denied !== null) return denied
-    // The gate runs before the journal, so what is journaled (and replayed
-    // after a crash) is the rewritten packet: wrapped into an envelope,
-    // dead-lettered or marked duplicate (docs/tasks.md).
-    const decision = gate.inspect(packet, client?.id ?? null)
-    return await finish(packet, client, decision, journaled(packet, client))
+    // A refused delay, now a dead letter on $fleetq/dead/$delayed: published now.
+    return await gateAndJournal(client, packet)
   }
 }

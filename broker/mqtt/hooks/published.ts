@@ -24,7 +24,7 @@ export interface PublishedParts {
  * the message is routed again on the next start), or null.
  */
 export function createPublished ({ groups, journal, logger, connectionOf, scheduleRequest }: PublishedParts) {
-  return async function published (packet: AedesPublishPacket, client: Client | null): Promise<Error | null> {
+  return function published (packet: AedesPublishPacket, client: Client | null): Error | null | Promise<Error | null> {
     if (client !== null && packet.topic === PREFETCH_TOPIC) groups.setPrefetch(connectionOf(client), toBuffer(packet.payload))
     if (client !== null && packet.topic === SCHEDULE_REQUEST_TOPIC) scheduleRequest(client.id, toBuffer(packet.payload))
     // Stored for later by authorizePublish: nothing to route now.
@@ -32,14 +32,18 @@ export function createPublished ({ groups, journal, logger, connectionOf, schedu
       journal.settle(packet)
       return null
     }
-    try {
-      // The journal entry goes only once every group holds the message.
-      await groups.route(packet.topic, toBuffer(packet.payload), packet.qos)
-    } catch (err) {
+    // The journal entry goes only once every group holds the message.
+    const held = groups.route(packet.topic, toBuffer(packet.payload), packet.qos)
+    if (held === null) {
+      journal.settle(packet)
+      return null
+    }
+    return held.then(() => {
+      journal.settle(packet)
+      return null
+    }, (err: unknown) => {
       logger.error({ err, topic: packet.topic }, 'could not queue a message for shared subscriptions')
       return err as Error
-    }
-    journal.settle(packet)
-    return null
+    })
   }
 }
