@@ -2,11 +2,13 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import type { ScheduleInfo, ScheduleInput } from '../protocol/schedules.js'
 import type { Closers } from './closers.js'
+import type { ListenerInfo } from './listeners/index.js'
 import type { TcpListener } from './listeners/tcp.js'
 import type { AccessPolicy, Aedes, AedesPublishPacket, FaultProbe, MqttAdapter } from './mqtt/index.js'
 import type { LevelPersistence } from './persistence/level-persistence.js'
 import type { DelayedMessages, DelayedStats } from './scheduler/delayed-messages.js'
 import type { Scheduler, SchedulerStats } from './scheduler/scheduler.js'
+import type { Authenticator, AuthStats } from './security/authenticator.js'
 import type { GroupStats } from './shared/shared-group.js'
 import type { SharedSubscriptions } from './shared/shared-subscriptions.js'
 import type { TaskGate, TaskGateStats } from './tasks/task-gate.js'
@@ -38,6 +40,8 @@ export interface BrokerStats {
    * (docs/mqtt-adapter.md).
    */
   hookErrors: number
+  /** CONNECTs accepted and refused by authentication since start (docs/security.md). */
+  auth: AuthStats
 }
 
 /** Runtime management of periodic schedules (the client library's `client.schedules` reaches the same over MQTT). */
@@ -67,11 +71,15 @@ export interface BrokerInternals {
 export interface BrokerParts {
   mqtt: MqttAdapter
   listener: TcpListener
+  /** Every listener, the TCP one first. */
+  listeners: ListenerInfo[]
   persistence: LevelPersistence
   shared: SharedSubscriptions
   tasks: TaskGate
   delayed: DelayedMessages
   scheduler: Scheduler
+  /** The CONNECT check against the users file (broker/security/). */
+  auth: Authenticator
   logger: Logger
   /** Everything createBroker() opened, in the order it closes (broker/closers.ts). */
   closers: Closers
@@ -114,6 +122,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this.#parts.listener.address.address
   }
 
+  /**
+   * Every listener with its bound address and port (the real one with port
+   * 0): `mqtt` (TCP) first, then `mqtts`, `ws` and `wss` as configured.
+   * (Not `listeners`: EventEmitter has that name.)
+   */
+  get endpoints (): readonly ListenerInfo[] {
+    return this.#parts.listeners
+  }
+
   /** `mqtt://host:port` of the TCP listener. */
   get url (): string {
     const host = this.host.includes(':') ? `[${this.host}]` : this.host
@@ -130,8 +147,19 @@ export class Broker extends EventEmitter<BrokerEvents> {
       tasks: tasks.stats(),
       delayed: delayed.stats(),
       scheduler: scheduler.stats(),
-      hookErrors: mqtt.hookErrors
+      hookErrors: mqtt.hookErrors,
+      auth: this.#parts.auth.stats()
     }
+  }
+
+  /**
+   * Reads the users file (`auth.usersFile`) again, as SIGHUP does for
+   * `fleetq broker`; connections already accepted stay. A file that cannot
+   * be used is logged and rejects with a ConfigError, and the previous users
+   * stay in force. Without a users file there is nothing to read.
+   */
+  async reloadAuth (): Promise<void> {
+    await this.#parts.auth.reload()
   }
 
   /**

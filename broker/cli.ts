@@ -5,6 +5,7 @@ import { CONFIG_ENV, loadBrokerConfig, SETTINGS, valueAt, type BrokerFlags } fro
 import { ConfigError, ErrorCodes, FleetqError, ScheduleError } from '../protocol/errors.js'
 import { createLogger } from './logger.js'
 import { brokerDefaults } from './options.js'
+import type { PasswdOptions } from './security/passwd.js'
 
 /**
  * Exit codes (docs/configuration.md). Usage and config errors get their own
@@ -54,7 +55,37 @@ function buildProgram (): Command {
     .action(async (flags: BrokerFlags) => {
       process.exit(await runBroker(flags))
     })
+
+  program.command('passwd')
+    .description('add a user to a users file or change a password (asked twice, echo off), like mosquitto_passwd')
+    .argument('<file>', 'the users file (auth.usersFile, --users-file)')
+    .argument('<user>', 'the user name')
+    .argument('[password]', 'only with -b')
+    .option('-c, --create', 'create the file, replacing one that exists')
+    .option('-b, --batch', 'take the password from the command line (it shows in ps and shell history)')
+    .option('-D, --delete', 'delete the user')
+    .addHelpText('after', [
+      '',
+      'Without -b the password is asked for twice on the terminal, with echo off; when stdin',
+      'is not a terminal its first line is the password (a second line, if any, must repeat it).',
+      'The file is replaced atomically, mode 0600. A running broker reads it again on SIGHUP.'
+    ].join('\n'))
+    .action(async (file: string, user: string, password: string | undefined, options: PasswdOptions) => {
+      process.exit(await runPasswd(file, user, password, options))
+    })
   return program
+}
+
+/** `fleetq passwd`; errors are one line on stderr. Returns the exit code. */
+async function runPasswd (file: string, user: string, password: string | undefined, options: PasswdOptions): Promise<number> {
+  const { passwd, PasswdUsageError } = await import('./security/passwd.js')
+  try {
+    await passwd(file, user, password, options, { stdin: process.stdin, prompts: process.stderr })
+    return EXIT_OK
+  } catch (err) {
+    process.stderr.write(`fleetq passwd: ${describe(err)}\n`)
+    return err instanceof PasswdUsageError ? EXIT_USAGE : EXIT_FAILED
+  }
 }
 
 /** Starts the broker, waits for a signal, closes it. Returns the exit code. */
@@ -63,6 +94,10 @@ async function runBroker (flags: BrokerFlags): Promise<number> {
   const logger = createLogger(values.logLevel ?? brokerDefaults.logLevel)
   // Listen for signals before starting, so one during start-up still closes the store cleanly.
   const stopRequested = onShutdownSignal(logger)
+  // SIGHUP reads the users file again (a bad one is logged and the previous
+  // users stay). Listened for from now on: its default action ends the process.
+  let reload = (): void => { logger.info('SIGHUP before the broker started; the users file is read at start anyway') }
+  process.on('SIGHUP', () => { reload() })
   // Loaded only now so that --help and config errors do not wait for Aedes and LevelDB to load.
   const { createBroker } = await import('./index.js')
   let broker
@@ -75,6 +110,8 @@ async function runBroker (flags: BrokerFlags): Promise<number> {
   // Already logged by the broker, which survives these; an 'error' event with
   // no listener would crash the process instead.
   broker.on('error', () => undefined)
+  const started = broker
+  reload = () => { started.reloadAuth().catch(() => undefined) }
   await stopRequested
   try {
     await broker.close()

@@ -42,8 +42,18 @@ export interface Setting {
 export const SETTINGS: readonly Setting[] = [
   { key: 'port', flag: '--port', short: '-p', arg: '<port>', env: 'FLEETQ_PORT', help: 'TCP port for MQTT, 0 for any free one' },
   { key: 'host', flag: '--host', arg: '<host>', env: 'FLEETQ_HOST', help: 'address to listen on' },
+  { key: 'tls.port', flag: '--tls-port', arg: '<port>', env: 'FLEETQ_TLS_PORT', help: 'port for MQTT over TLS (off unless set)' },
+  { key: 'tls.host', flag: '--tls-host', arg: '<host>', env: 'FLEETQ_TLS_HOST', help: 'address of the TLS listener (default: --host)' },
+  { key: 'tls.cert', flag: '--tls-cert', arg: '<file>', env: 'FLEETQ_TLS_CERT', help: 'PEM server certificate for TLS and WSS' },
+  { key: 'tls.key', flag: '--tls-key', arg: '<file>', env: 'FLEETQ_TLS_KEY', help: 'PEM private key of --tls-cert' },
+  { key: 'tls.ca', flag: '--tls-ca', arg: '<file>', env: 'FLEETQ_TLS_CA', help: 'PEM CA that client certificates are checked against' },
+  { key: 'tls.requireCertificate', flag: '--require-certificate', arg: '[bool]', env: 'FLEETQ_REQUIRE_CERTIFICATE', help: 'refuse TLS and WSS clients without a certificate signed by --tls-ca' },
+  { key: 'ws.port', flag: '--ws-port', arg: '<port>', env: 'FLEETQ_WS_PORT', help: 'port for MQTT over WebSocket, path /mqtt (off unless set)' },
+  { key: 'wss.port', flag: '--wss-port', arg: '<port>', env: 'FLEETQ_WSS_PORT', help: 'port for MQTT over secure WebSocket, path /mqtt (off unless set)' },
   { key: 'dataDir', flag: '--data-dir', short: '-d', arg: '<dir>', env: 'FLEETQ_DATA_DIR', help: 'LevelDB data directory' },
   { key: 'persistence', flag: '--persistence', arg: '<kind>', env: 'FLEETQ_PERSISTENCE', help: 'level or memory' },
+  { key: 'auth.usersFile', flag: '--users-file', arg: '<file>', env: 'FLEETQ_USERS_FILE', help: 'users file of fleetq passwd; anonymous clients are then refused' },
+  { key: 'auth.allowAnonymous', flag: '--allow-anonymous', arg: '[bool]', env: 'FLEETQ_ALLOW_ANONYMOUS', help: 'accept clients without a user name (default: only without --users-file)' },
   { key: 'maxQueuedPerClient', flag: '--max-queued', arg: '<n>', env: 'FLEETQ_MAX_QUEUED', help: 'most messages queued per persistent-session client, 0 = unbounded' },
   { key: 'logLevel', flag: '--log-level', arg: '<level>', env: 'FLEETQ_LOG_LEVEL', help: 'fatal, error, warn, info, debug, trace or silent' },
   { key: 'tasks.schemasDir', flag: '--schemas-dir', arg: '<dir>', env: 'FLEETQ_SCHEMAS_DIR', help: 'folder of {type}.schema.json task schemas' },
@@ -62,7 +72,7 @@ export const SETTINGS: readonly Setting[] = [
 export const CONFIG_ENV = 'FLEETQ_CONFIG'
 
 /** Config keys whose relative paths, in a config file, are taken from the file's directory. */
-const PATH_KEYS = ['dataDir', 'tasks.schemasDir']
+const PATH_KEYS = ['dataDir', 'tasks.schemasDir', 'tls.cert', 'tls.key', 'tls.ca', 'auth.usersFile']
 
 /** Commander's attribute for a long flag: `--max-queued` → `maxQueued`. */
 export function flagAttribute (setting: Setting): string {

@@ -4,11 +4,13 @@ import { DEAD_LETTER_GROUP, DEAD_LETTER_PREFIX, shareFilter, taskTopic } from '.
 import { Broker, type BrokerInternals } from './broker.js'
 import { Closers } from './closers.js'
 import { PublishJournal } from './durability/publish-journal.js'
+import { openExtraListeners, prepareTls } from './listeners/index.js'
 import { listenTcp } from './listeners/tcp.js'
 import { createLogger } from './logger.js'
 import { MqttAdapter } from './mqtt/index.js'
 import { resolveBrokerOptions, type BrokerOptions } from './options.js'
 import { createStores } from './persistence/open-persistence.js'
+import { Authenticator, listenerHosts, withAuthentication } from './security/authenticator.js'
 import { systemClock } from './scheduler/clock.js'
 import { DelayedMessages } from './scheduler/delayed-messages.js'
 import { Scheduler } from './scheduler/scheduler.js'
@@ -27,12 +29,14 @@ export {
 export { envelopeDefaults } from '../protocol/envelope.js'
 export type { GateDeadLetter, GateDeadLetterReason } from '../protocol/messages.js'
 export type { TaskGateStats } from './tasks/task-gate.js'
+export type { AuthStats } from './security/authenticator.js'
 export type { DispatchStrategy, GroupOptions, OverflowPolicy, SharedSubscriptionOptions } from './shared/group-options.js'
 export type { GroupCounters, GroupStats, MemberStats } from './shared/shared-group.js'
 export { brokerDefaults } from './options.js'
 export * from '../protocol/errors.js'
 
 export { Broker, type BrokerEvents, type BrokerSchedules, type BrokerStats } from './broker.js'
+export type { ListenerInfo, ListenerKind } from './listeners/index.js'
 
 /**
  * Starts a broker: opens the store, replays the publish journal, then listens.
@@ -45,6 +49,10 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
   // Schemas first: a bad schema stops the broker before it opens anything.
   const { schemasDir, includeExamples, allowUnknownTypes, maxPayloadBytes, ...gateOptions } = resolved.tasks
   const schemas = await TaskSchemas.load({ dir: schemasDir, includeExamples, allowUnknownTypes, maxPayloadBytes })
+  // The users file too, and whether the broker may listen where it is asked to without one (docs/security.md).
+  const auth = await Authenticator.create(resolved.auth, { logger, hosts: listenerHosts(resolved) })
+  // The TLS certificate and key too: a bad file stops the broker before it opens anything.
+  const tlsMaterial = await prepareTls(resolved)
   // From here on, whatever is opened is closed again if a later step fails.
   const closers = new Closers()
   try {
@@ -58,7 +66,7 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     const shared = await SharedSubscriptions.start(stores.groups, resolved.shared, logger)
     closers.add('services', 'shared groups', () => shared.close())
     await prepareDefaultGroups(shared, schemas, gateOptions)
-    const mqtt = new MqttAdapter({ id: resolved.id ?? randomUUID(), persistence, logger, ...internals })
+    const mqtt = new MqttAdapter({ id: resolved.id ?? randomUUID(), persistence, logger, ...internals, access: internals.access ?? withAuthentication(auth) })
     closers.add('intake', 'mqtt start', () => mqtt.abandon())
     // Delayed messages due at start wait in mqtt.publish() until Aedes is up.
     const delayed = await DelayedMessages.start({
@@ -76,8 +84,14 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     const listener = await listenTcp((socket) => { mqtt.handle(socket) }, resolved.port, resolved.host)
     closers.add('intake', 'listener', () => { void listener.close() })
     closers.add('connections', 'listener', () => listener.close())
-    const broker = new Broker({ mqtt, listener, persistence, shared, tasks, delayed, scheduler, logger, closers })
-    logger.info({ url: broker.url, persistence: resolved.persistence, dataDir: resolved.persistence === 'level' ? resolved.dataDir : undefined }, 'broker listening')
+    const extra = await openExtraListeners(resolved, tlsMaterial, (stream) => { mqtt.handle(stream) }, closers, logger)
+    const listeners = [{ kind: 'mqtt' as const, host: listener.address.address, port: listener.address.port }, ...extra]
+    const broker = new Broker({ mqtt, listener, listeners, persistence, shared, tasks, delayed, scheduler, auth, logger, closers })
+    auth.announce()
+    logger.info({
+      url: broker.url, persistence: resolved.persistence, dataDir: resolved.persistence === 'level' ? resolved.dataDir : undefined,
+      ...(extra.length > 0 ? { listeners: extra } : {})
+    }, 'broker listening')
     return broker
   } catch (err) {
     await closers.close()

@@ -1,14 +1,16 @@
+import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
-import type { ISubackPacket } from 'mqtt-packet'
+import mqttPacket, { type ISubackPacket, type Packet } from 'mqtt-packet'
 import mqtt from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker, type Broker, type BrokerOptions } from '../broker/index.js'
 import { allowAll, type AccessPolicy, type FaultProbe, type HookName } from '../broker/mqtt/index.js'
 import { MAX_JSON_DEPTH } from '../broker/tasks/task-gate.js'
-import { Clients, clientDefaults, waitForEvent, waitForMessages, waitUntil, type Message } from './helpers/mqtt-helpers.js'
+import { Clients, clientDefaults, expectNothingFor, waitForEvent, waitForMessages, waitUntil, type Message } from './helpers/mqtt-helpers.js'
 import { uniqueTopic } from './helpers/start-broker.js'
 
 /*
@@ -260,7 +262,67 @@ describe('hostile input and failing hooks', () => {
       await roundTrip(r.url)
     })
   })
+
+  // mqemitter queues emits beyond its concurrency and, once they match no one,
+  // ran them in one synchronous chain: RangeError, process gone
+  // (broker/mqtt/internals/emit-recursion.ts).
+  it('QoS 0 flood: a stalled subscriber that disconnects mid-flood does not overflow the stack', async () => {
+    const r = await start()
+    const port = Number(new URL(r.url).port)
+    const topic = uniqueTopic('flood')
+    const publisher = await rawSocket(port, `${topic}-pub`)
+    const one = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: false, dup: false, messageId: undefined } as Packet)
+    const batch = Buffer.concat(Array.from({ length: 5000 }, () => one))
+    for (let round = 0; round < 2; round++) {
+      const subscriber = await rawSocket(port, `${topic}-sub${round}`)
+      const suback = once(subscriber, 'data')
+      subscriber.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 0 }] } as Packet))
+      await suback
+      subscriber.pause() // its socket fills up: Aedes holds each delivery until it drains
+      // Flood until the broker stops reading the publisher: mqemitter's queue is then full.
+      while (publisher.writableLength < 4 * 1024 * 1024) {
+        publisher.write(batch)
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      subscriber.destroy()
+      await waitUntil(() => publisher.writableLength === 0, 'the broker to read the rest of the flood', 30_000)
+    }
+    publisher.destroy()
+    expect(r.broker.stats().hookErrors).toBe(0)
+    await roundTrip(r.url)
+  })
+
+  // Found by the fuzz harness: Aedes registered a client whose socket closed
+  // between authenticate and registerClient, for good
+  // (broker/mqtt/internals/closed-clients.ts).
+  it('a socket closed during CONNECT is not left registered', async () => {
+    const r = await start()
+    const port = Number(new URL(r.url).port)
+    const prefix = uniqueTopic('gone')
+    for (let i = 0; i < 100; i++) {
+      const socket = connect(port, '127.0.0.1')
+      socket.on('error', () => undefined)
+      await once(socket, 'connect')
+      socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `${prefix}-${i}`, clean: true, keepalive: 30 } as Packet))
+      // Closed while the CONNECT is still on its way through the persistence steps.
+      await new Promise((resolve) => setImmediate(resolve))
+      socket.destroy()
+    }
+    await expectNothingFor(500, () => r.broker.stats().connectedClients > 0, () => `${r.broker.stats().connectedClients} closed clients still registered`)
+    await roundTrip(r.url)
+  })
 })
+
+/** A connected MQTT 3.1.1 socket (CONNACK read), for floods mqtt.js would pace. */
+async function rawSocket (port: number, clientId: string): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => undefined)
+  await once(socket, 'connect')
+  const connack = once(socket, 'data')
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0 } as Packet))
+  await connack
+  return socket
+}
 
 async function subscribeGranted (client: MqttClient, filters: string[]): Promise<number[]> {
   const suback = new Promise<ISubackPacket>((resolve) => {

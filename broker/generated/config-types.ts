@@ -40,7 +40,7 @@ export interface BrokerConfig {
    */
   port?: number
   /**
-   * Address to listen on. Loopback by default: the broker has no authentication yet, so reaching it from the network is something to choose (`0.0.0.0`).
+   * Address to listen on. Loopback by default, so reaching the broker from the network is something to choose (`0.0.0.0`); beyond loopback it refuses to start without `auth.usersFile` unless `auth.allowAnonymous` is true (docs/security.md).
    *
    * @defaultValue "127.0.0.1"
    */
@@ -52,6 +52,10 @@ export interface BrokerConfig {
    */
   dataDir?: string
   persistence?: PersistenceKind
+  auth?: AuthOptions
+  tls?: TlsOptions
+  ws?: WsOptions
+  wss?: WssOptions
   /**
    * Most messages queued for one persistent-session client; at the bound new messages for it are dropped and counted (docs/durability.md). 0 = unbounded.
    *
@@ -72,6 +76,76 @@ export interface BrokerConfig {
    * @defaultValue []
    */
   schedules?: ScheduleConfig[]
+}
+/**
+ * Who may connect: a users file of scrypt hashes written by `fleetq passwd`, and whether clients without a user name get in (docs/security.md).
+ */
+export interface AuthOptions {
+  /**
+   * The users file, one `user:$scrypt$...` line per user (`fleetq passwd`). Read at start (a bad file stops the broker) and again on SIGHUP or `broker.reloadAuth()` (a bad file is logged and the previous users stay). Unset: no client is checked. In a config file, a relative path is taken from the config file's directory.
+   */
+  usersFile?: string
+  /**
+   * Whether a CONNECT without a user name is accepted (otherwise CONNACK 0x05). Unset: true without `usersFile` (the broker then logs a warning, and refuses to start on a host beyond loopback), false with it.
+   */
+  allowAnonymous?: boolean
+}
+/**
+ * MQTT over TLS (`mqtts://`), off unless `port` is set. `cert`, `key` and `ca` are also what the `wss` listener uses. The files are read at start; an unreadable file, or a key that does not match the certificate, stops the broker (docs/configuration.md).
+ */
+export interface TlsOptions {
+  /**
+   * TCP port of the TLS listener; 0 picks a free one (see `Broker.listeners`). Unset: no TLS listener.
+   */
+  port?: number
+  /**
+   * Address of the TLS listener; unset, the top-level `host`.
+   */
+  host?: string
+  /**
+   * PEM file of the server certificate (leaf first, then any intermediates). Required with `tls.port` or `wss.port`. In a config file, a relative path is taken from the config file's directory.
+   */
+  cert?: string
+  /**
+   * PEM file of the certificate's private key (unencrypted). Required with `tls.port` or `wss.port`. Relative: as `cert`.
+   */
+  key?: string
+  /**
+   * PEM file of the CA certificates that client certificates are verified against. With it, a client may present a certificate; a verified one's subject CN is the connection's certificate identity. Relative: as `cert`.
+   */
+  ca?: string
+  /**
+   * Refuse, during the TLS handshake, every client without a certificate signed by `ca` (which it requires). Applies to `wss` too.
+   *
+   * @defaultValue false
+   */
+  requireCertificate?: boolean
+}
+/**
+ * MQTT over WebSocket (`ws://host:port/mqtt`), for browsers; off unless `port` is set. Only the path `/mqtt` is served.
+ */
+export interface WsOptions {
+  /**
+   * TCP port of the WebSocket listener; 0 picks a free one (see `Broker.listeners`). Unset: no WebSocket listener.
+   */
+  port?: number
+  /**
+   * Address of the WebSocket listener; unset, the top-level `host`.
+   */
+  host?: string
+}
+/**
+ * MQTT over WebSocket over TLS (`wss://host:port/mqtt`), with the certificate, key and CA of `tls`; off unless `port` is set. Only the path `/mqtt` is served.
+ */
+export interface WssOptions {
+  /**
+   * TCP port of the secure WebSocket listener; 0 picks a free one (see `Broker.listeners`). Unset: no secure WebSocket listener.
+   */
+  port?: number
+  /**
+   * Address of the secure WebSocket listener; unset, the top-level `host`.
+   */
+  host?: string
 }
 /**
  * Task types and the task gate: schema validation of `tasks/{type}` at the broker (docs/tasks.md).
@@ -267,6 +341,12 @@ export const configDefaults = Object.freeze({
   host: '127.0.0.1',
   dataDir: './data',
   persistence: 'level',
+  auth: Object.freeze({}),
+  tls: Object.freeze({
+    requireCertificate: false
+  }),
+  ws: Object.freeze({}),
+  wss: Object.freeze({}),
   maxQueuedPerClient: 100000,
   logLevel: 'info',
   tasks: Object.freeze({

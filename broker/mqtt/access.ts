@@ -3,6 +3,23 @@ import type { ClientInfo } from '../types/mqtt.js'
 /** An answer now, or later. Synchronous answers cost the publish path nothing. */
 export type Verdict = boolean | Promise<boolean>
 
+/** CONNACK 0x04, bad user name or password (MQTT 3.1.1 §3.2.2.3). */
+export const BAD_USERNAME_OR_PASSWORD = 4
+/** CONNACK 0x05, not authorized (MQTT 3.1.1 §3.2.2.3). */
+export const NOT_AUTHORIZED = 5
+
+/**
+ * A CONNECT answered in full: accepted, as `username` when a users file
+ * vouched for it (then {@link ClientInfo.username} carries it to every later
+ * check of that connection), or refused with the CONNACK code to send.
+ */
+export type Authentication =
+  | { accepted: true, username?: string }
+  | { accepted: false, returnCode: typeof BAD_USERNAME_OR_PASSWORD | typeof NOT_AUTHORIZED }
+
+/** What `authenticate` answers: `true`/`false` (false is 0x05), or an {@link Authentication}; now or in a promise. */
+export type AuthVerdict = boolean | Authentication | Promise<boolean | Authentication>
+
 /**
  * Who may connect, publish and subscribe: the hook points the
  * authentication and ACL work plugs into (docs/mqtt-adapter.md). The adapter
@@ -12,10 +29,12 @@ export type Verdict = boolean | Promise<boolean>
  */
 export interface AccessPolicy {
   /**
-   * CONNECT. false refuses it with CONNACK 0x05, not authorized
-   * [MQTT-3.2.2-5]; the connection is then closed.
+   * CONNECT. false refuses it with CONNACK 0x05, not authorized; an
+   * {@link Authentication} may refuse with 0x04 instead, or name the user
+   * it accepted. A refused client gets its CONNACK and is then disconnected
+   * [MQTT-3.2.2-5].
    */
-  authenticate (client: ClientInfo, username: string | undefined, password: Buffer | undefined): Verdict
+  authenticate (client: ClientInfo, username: string | undefined, password: Buffer | undefined): AuthVerdict
   /**
    * A client's PUBLISH (the broker's own publishes are not asked). For
    * `$delayed/{seconds}/{topic}` it is asked about `{topic}`. false

@@ -42,7 +42,7 @@
 import { Aedes, type AedesPublishPacket, type Client, type Subscription } from 'aedes'
 import mqemitter from 'mqemitter'
 import type { EventEmitter } from 'node:events'
-import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { isShareTopic } from '../../protocol/topics.js'
 import type { PublishJournal } from '../durability/publish-journal.js'
@@ -53,15 +53,18 @@ import type { Scheduler } from '../scheduler/scheduler.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import type { TaskGate } from '../tasks/task-gate.js'
 import type { PublishPacket } from '../types/mqtt.js'
-import { allowAll, type AccessPolicy } from './access.js'
+import { allowAll, BAD_USERNAME_OR_PASSWORD, type AccessPolicy } from './access.js'
 import { HookGuard, type FaultProbe } from './guard.js'
 import { createAuthorizeForward } from './hooks/authorize-forward.js'
 import { createAuthorizePublish } from './hooks/authorize-publish.js'
 import { createAuthorizeSubscribe } from './hooks/authorize-subscribe.js'
 import { createPublished } from './hooks/published.js'
-import { clientInfo } from './hooks/util.js'
+import { preConnect } from './hooks/pre-connect.js'
+import { clientInfo, setUsername } from './hooks/util.js'
 import { Connections } from './internals/connection.js'
+import { skipClosedClients } from './internals/closed-clients.js'
 import { EmitOrder } from './internals/emit-order.js'
+import { boundEmitRecursion } from './internals/emit-recursion.js'
 import { fixOverlappingSubscriptions } from './internals/overlapping-subscriptions.js'
 import { subscriptionsOf } from './internals/subscriptions.js'
 
@@ -136,8 +139,9 @@ export class MqttAdapter {
     const { logger, persistence } = this.#options
     const aedes = new Aedes({
       id: this.#options.id,
-      mq: this.#emitOrder.wrap(mqemitter({ concurrency: 100, matchEmptyLevels: true })),
+      mq: this.#emitOrder.wrap(boundEmitRecursion(mqemitter({ concurrency: 100, matchEmptyLevels: true }))),
       persistence,
+      preConnect, // [MQTT-3.1.3-8], see hooks/pre-connect.ts
       authenticate: this.#authenticate(),
       authorizePublish: this.#authorizePublish(services),
       authorizeSubscribe: this.#authorizeSubscribe(services),
@@ -145,6 +149,7 @@ export class MqttAdapter {
       published: this.#published(services)
     })
     this.#aedes = aedes
+    skipClosedClients(aedes) // a socket closed mid-CONNECT stayed registered (internals/closed-clients.ts)
     // From the start: an 'error' with no listener would be thrown from inside
     // Aedes. It emits one for store failures it survives; its typings do not list it.
     ;(aedes as unknown as EventEmitter).on('error', (err: Error) => {
@@ -161,7 +166,8 @@ export class MqttAdapter {
   }
 
   /** Hands a new connection to Aedes, with the per-connection patches applied before it can subscribe. */
-  handle (socket: Socket): void {
+  handle (socket: Duplex): void {
+    // A TCP or TLS socket, or a WebSocket's byte stream (broker/listeners/).
     const client = this.aedes.handle(socket)
     fixOverlappingSubscriptions(client, (err) => this.#guard.failed('deliver0', client.id, err))
   }
@@ -199,8 +205,19 @@ export class MqttAdapter {
       done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void): void => {
       guard.async('authenticate', client.id, async () => {
         const verdict = access.authenticate(clientInfo(client), username, password)
-        return typeof verdict === 'boolean' ? verdict : await verdict
-      }, (allowed) => done(null, allowed), () => {
+        return verdict instanceof Promise ? await verdict : verdict
+      }, (answer) => {
+        if (typeof answer === 'boolean') {
+          done(null, answer)
+        } else if (answer.accepted) {
+          // Before the CONNACK: the restored subscriptions' checks already see it.
+          if (answer.username !== undefined) setUsername(client, answer.username)
+          done(null, true)
+        } else {
+          done(Object.assign(new Error(answer.returnCode === BAD_USERNAME_OR_PASSWORD ? 'bad user name or password' : 'not authorized'),
+            { returnCode: answer.returnCode }), false)
+        }
+      }, () => {
         done(Object.assign(new Error('server unavailable'), { returnCode: SERVER_UNAVAILABLE }), false)
       })
     }

@@ -50,4 +50,10 @@ export interface ClientInfo {
   readonly id: string
   /** Whether the client asked for a clean session. */
   readonly clean: boolean
+  /**
+   * The user name the access policy accepted the CONNECT as (with a users
+   * file: the verified user, docs/security.md). Undefined for anonymous
+   * clients, including one that sent a user name no users file checked.
+   */
+  readonly username?: string
 }
