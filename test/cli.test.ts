@@ -98,8 +98,13 @@ describe('fleetq broker', slow, () => {
   it('exits 1 at once on a second signal while shutting down', async () => {
     const broker = await startCliBroker(['--port', '0', '--data-dir', await freshDir('data')])
     // Two different signals: the kernel merges a pending signal with itself, not with another.
+    // Sent while the child is stopped, so both are pending when it runs again: on a loaded
+    // machine this process can otherwise be descheduled between the two kills for longer
+    // than the child takes to close.
+    broker.child.kill('SIGSTOP')
     broker.child.kill('SIGTERM')
     broker.child.kill('SIGINT')
+    broker.child.kill('SIGCONT')
     expect(await broker.exited).toEqual({ code: 1, signal: null })
     await broker.waitForLog('second signal while shutting down; exiting without a clean close')
   })
