@@ -4,13 +4,13 @@ import { DEAD_LETTER_GROUP, DEAD_LETTER_PREFIX, shareFilter, taskTopic } from '.
 import { Broker, type BrokerInternals } from './broker.js'
 import { Closers } from './closers.js'
 import { PublishJournal } from './durability/publish-journal.js'
-import { openExtraListeners, prepareTls } from './listeners/index.js'
+import { configuredListeners, openExtraListeners, prepareTls } from './listeners/index.js'
 import { listenTcp } from './listeners/tcp.js'
 import { createLogger } from './logger.js'
 import { MqttAdapter } from './mqtt/index.js'
 import { resolveBrokerOptions, type BrokerOptions } from './options.js'
 import { createStores } from './persistence/open-persistence.js'
-import { Authenticator, listenerHosts, withAuthentication } from './security/authenticator.js'
+import { Authenticator, withAuthentication } from './security/authenticator.js'
 import { systemClock } from './scheduler/clock.js'
 import { DelayedMessages } from './scheduler/delayed-messages.js'
 import { Scheduler } from './scheduler/scheduler.js'
@@ -50,7 +50,7 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
   const { schemasDir, includeExamples, allowUnknownTypes, maxPayloadBytes, ...gateOptions } = resolved.tasks
   const schemas = await TaskSchemas.load({ dir: schemasDir, includeExamples, allowUnknownTypes, maxPayloadBytes })
   // The users file too, and whether the broker may listen where it is asked to without one (docs/security.md).
-  const auth = await Authenticator.create(resolved.auth, { logger, hosts: listenerHosts(resolved) })
+  const auth = await Authenticator.create(resolved.auth, { logger, hosts: [...new Set([resolved.host, ...configuredListeners(resolved).map((l) => l.host)])] })
   // The TLS certificate and key too: a bad file stops the broker before it opens anything.
   const tlsMaterial = await prepareTls(resolved)
   // From here on, whatever is opened is closed again if a later step fails.

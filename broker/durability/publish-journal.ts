@@ -31,9 +31,16 @@ export class PublishJournal {
     this.#logger = logger
   }
 
-  /** Called from authorizePublish, after access checks, before the PUBACK. */
-  async record (packet: PublishPacket): Promise<void> {
-    if (packet.qos !== 1) return
+  /**
+   * Called from authorizePublish, after access checks, before the PUBACK.
+   * Only QoS 1 is journaled (QoS 2 is kept by Aedes until PUBREL); null
+   * when there is nothing to write, so the hook can answer at once.
+   */
+  record (packet: PublishPacket): Promise<void> | null {
+    return packet.qos === 1 ? this.#append(packet) : null
+  }
+
+  async #append (packet: PublishPacket): Promise<void> {
     const key = await this.#store.append({
       cmd: 'publish',
       topic: packet.topic,

@@ -28,12 +28,28 @@ export async function prepareTls (options: ExtraListenerOptions): Promise<TlsMat
   return await loadTlsMaterial(options.tls)
 }
 
+/** A listener besides TCP that the options turn on. */
+export interface ConfiguredListener {
+  kind: 'mqtts' | 'ws' | 'wss'
+  host: string
+  port: number
+}
+
 /**
- * Opens the TLS, WebSocket and secure WebSocket listeners that are
- * configured (each is off unless its port is set), registering each one's
- * closers as it opens. Each listener's host is its own `host`, else the
- * top-level one.
+ * The TLS, WebSocket and secure WebSocket listeners the options turn on
+ * (each is off unless its port is set), each with its host: its own `host`,
+ * else the top-level one. What is opened and what the loopback check of
+ * authentication looks at (docs/security.md) both come from here.
  */
+export function configuredListeners (options: ExtraListenerOptions): ConfiguredListener[] {
+  const on: ConfiguredListener[] = []
+  if (options.tls.port !== undefined) on.push({ kind: 'mqtts', host: options.tls.host ?? options.host, port: options.tls.port })
+  if (options.ws.port !== undefined) on.push({ kind: 'ws', host: options.ws.host ?? options.host, port: options.ws.port })
+  if (options.wss.port !== undefined) on.push({ kind: 'wss', host: options.wss.host ?? options.host, port: options.wss.port })
+  return on
+}
+
+/** Opens the {@link configuredListeners}, registering each one's closers as it opens. */
 export async function openExtraListeners (
   options: ExtraListenerOptions, material: TlsMaterial | undefined,
   handle: (stream: Duplex) => void, closers: Closers, logger: Logger
@@ -44,15 +60,10 @@ export async function openExtraListeners (
     closers.add('connections', `${listener.kind} listener`, () => listener.close())
     opened.push({ kind: listener.kind, host: listener.host, port: listener.port })
   }
-  const { tls, ws, wss } = options
-  if (tls.port !== undefined && material !== undefined) {
-    add(await listenTls(handle, tls.port, tls.host ?? options.host, material, logger))
-  }
-  if (ws.port !== undefined) {
-    add(await listenWebSocket(handle, ws.port, ws.host ?? options.host, undefined, logger))
-  }
-  if (wss.port !== undefined && material !== undefined) {
-    add(await listenWebSocket(handle, wss.port, wss.host ?? options.host, material, logger))
+  for (const { kind, host, port } of configuredListeners(options)) {
+    if (kind === 'ws') add(await listenWebSocket(handle, port, host, undefined, logger))
+    // prepareTls read the material whenever a TLS or WSS port is set.
+    else if (material !== undefined) add(kind === 'mqtts' ? await listenTls(handle, port, host, material, logger) : await listenWebSocket(handle, port, host, material, logger))
   }
   return opened
 }

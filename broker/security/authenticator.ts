@@ -209,18 +209,3 @@ async function readUsers (usersFile: string): Promise<Users> {
 function fail (): never {
   throw new Error('no dummy hash: the authenticator has no users file')
 }
-
-/**
- * Every address the broker's listeners bind: `host`, and the `host` of each
- * extra listener section (`tls`, `ws`, `wss`) that sets a port, defaulting
- * to the top-level one.
- */
-export function listenerHosts (options: { host: string }): string[] {
-  const hosts = new Set([options.host])
-  for (const section of ['tls', 'ws', 'wss']) {
-    const listener = (options as unknown as Record<string, { port?: unknown, host?: unknown } | undefined>)[section]
-    if (listener?.port === undefined) continue
-    hosts.add(typeof listener.host === 'string' ? listener.host : options.host)
-  }
-  return [...hosts]
-}

@@ -72,9 +72,9 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     }
   }
 
-  /** The durable write of an ordinary publish: the journal, for a client's QoS 1 (the broker's own publishes are not journaled). */
-  function journaled (packet: PublishPacket, client: Client | null): Promise<void> {
-    return client === null ? Promise.resolve() : journal.record(packet)
+  /** The durable write of an ordinary publish: the journal, for a client's QoS 1 (the broker's own publishes are not journaled); null when there is none. */
+  function journaled (packet: PublishPacket, client: Client | null): Promise<void> | null {
+    return client === null ? null : journal.record(packet)
   }
 
   /**
@@ -87,8 +87,9 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     // after a crash) is the rewritten packet: wrapped into an envelope,
     // dead-lettered or marked duplicate (docs/tasks.md).
     const decision = gate.inspect(packet, client?.id ?? null)
-    if ((client === null || packet.qos !== 1) && decision.commit === undefined) return null
-    return finish(packet, client, decision, journaled(packet, client))
+    const write = journaled(packet, client)
+    if (write === null && decision.commit === undefined) return null
+    return finish(packet, client, decision, write ?? Promise.resolve())
   }
 
   /** Rewrites a refused delayed publish into a dead letter: acknowledged, kept, counted, never silently dropped. */
@@ -138,7 +139,7 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
       packet.topic = target.topic
       packet.payload = target.payload
       packet.retain = target.retain ?? false
-      return await finish(packet, client, decision, journaled(packet, client))
+      return await finish(packet, client, decision, journaled(packet, client) ?? Promise.resolve())
     }
     // A refused delay, now a dead letter on $fleetq/dead/$delayed: published now.
     return await gateAndJournal(client, packet)

@@ -6,18 +6,24 @@ export function toBuffer (payload: string | Buffer): Buffer {
 }
 
 /**
- * The user each connection was accepted as (the adapter records it after
- * authenticate); keyed by the Aedes client, so it goes with the connection.
+ * What the access policy is told about each connection, made once per
+ * connection (it is read on every PUBLISH); keyed by the Aedes client, so it
+ * goes with the connection. The user it was accepted as is recorded by the
+ * adapter after authenticate.
  */
-const usernames = new WeakMap<Client, string>()
+const infos = new WeakMap<Client, ClientInfo>()
 
 /** Records the user `client` was accepted as, for every later {@link clientInfo}. */
 export function setUsername (client: Client, username: string): void {
-  usernames.set(client, username)
+  infos.set(client, Object.freeze({ id: client.id, clean: client.clean, username }))
 }
 
 /** What the access policy is told about a client. */
 export function clientInfo (client: Client): ClientInfo {
-  const username = usernames.get(client)
-  return username === undefined ? { id: client.id, clean: client.clean } : { id: client.id, clean: client.clean, username }
+  let info = infos.get(client)
+  if (info === undefined) {
+    info = Object.freeze({ id: client.id, clean: client.clean })
+    infos.set(client, info)
+  }
+  return info
 }
