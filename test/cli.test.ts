@@ -1,7 +1,6 @@
 import { once } from 'node:events'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Server } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,15 +11,10 @@ import { ConfigError } from '../protocol/errors.js'
 import { runCli, startCliBroker, userLines, type RunningBroker } from './helpers/cli-process.js'
 import { startBroker } from './helpers/start-broker.js'
 import { waitUntil } from './helpers/wait.js'
+import { tempRoot } from './helpers/temp-root.js'
 
-let root: string
-let n = 0
-/** A fresh directory under this file's temporary root. */
-async function freshDir (name: string): Promise<string> {
-  const dir = join(root, `${name}-${n++}`)
-  await mkdir(dir, { recursive: true })
-  return dir
-}
+const temp = tempRoot('fleetq-cli-')
+const freshDir = (name: string): Promise<string> => temp.freshDir(name)
 
 async function writeConfig (config: unknown): Promise<string> {
   const path = join(await freshDir('config'), 'fleetq.json')
@@ -40,8 +34,6 @@ async function release (server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()))
 }
 
-beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'fleetq-cli-')) })
-afterAll(async () => { await rm(root, { recursive: true, force: true }) })
 
 // Every test spawns Node with tsx, which takes seconds on a loaded two-core machine.
 const slow = { timeout: 120_000 }
@@ -345,7 +337,7 @@ describe('loadBrokerConfig', () => {
   })
 
   it('refuses a missing config file with key "config"', async () => {
-    const path = join(root, 'no-such-config.json')
+    const path = join(temp.path, 'no-such-config.json')
     await expect(loadBrokerConfig({}, { FLEETQ_CONFIG: path })).rejects
       .toMatchObject({ key: 'config', message: `invalid config "config": cannot read ${path}: no such file` })
   })

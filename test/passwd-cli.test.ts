@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { hashPassword, parseHash, verifyPassword } from '../broker/security/password-hash.js'
 import { parseUsersFile } from '../broker/security/users-file.js'
 import { runCli } from './helpers/cli-process.js'
+import { tempRoot } from './helpers/temp-root.js'
 
 /*
  * `fleetq passwd <file> <user>` (docs/security.md): asks for the password
@@ -18,16 +18,8 @@ const cliPath = fileURLToPath(new URL('../broker/cli.ts', import.meta.url))
 const tsxLoader = import.meta.resolve('tsx')
 const HASH = /^\$scrypt\$N=16384,r=8,p=1\$[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=$/
 
-let root: string
-let n = 0
-beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'fleetq-passwd-')) })
-afterAll(async () => { await rm(root, { recursive: true, force: true }) })
-
-async function freshDir (): Promise<string> {
-  const dir = join(root, `d-${n++}`)
-  await mkdir(dir)
-  return dir
-}
+const temp = tempRoot('fleetq-passwd-')
+const freshDir = (): Promise<string> => temp.freshDir()
 
 /** The users of a file, by name: their hash strings. */
 async function users (file: string): Promise<Record<string, string>> {

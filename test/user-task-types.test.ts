@@ -1,6 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import mqtt from 'mqtt'
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, createWorker, TaskSchemas, type Client, type GateDeadLetter, type Worker } from '../client/index.js'
 import { runCli, startCliBroker, userLines, type RunningBroker } from './helpers/cli-process.js'
 import { waitUntil } from './helpers/wait.js'
+import { tempRoot } from './helpers/temp-root.js'
 
 // A user task type from the config file alone (docs/configuration.md, "Your
 // own task types"): the real CLI, a schema dropped into a folder, a device
@@ -25,13 +25,8 @@ const calibration = {
   }
 }
 
-let root: string
-let n = 0
-async function freshDir (name: string): Promise<string> {
-  const dir = join(root, `${name}-${n++}`)
-  await mkdir(dir, { recursive: true })
-  return dir
-}
+const temp = tempRoot('fleetq-user-types-')
+const freshDir = (name: string): Promise<string> => temp.freshDir(name)
 
 /** A folder with these files (objects are written as JSON, strings as they are). */
 async function schemasFolder (files: Record<string, unknown>): Promise<string> {
@@ -48,15 +43,13 @@ async function mosquittoPub (url: string, clientId: string, topic: string, paylo
   await promisify(execFile)('mosquitto_pub', ['-h', hostname, '-p', port, '-q', '1', '-i', clientId, '-t', topic, '-m', payload], { timeout: 20_000 })
 }
 
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'fleetq-user-types-'))
+beforeAll(() => {
   const probe = spawnSync('mosquitto_pub', ['--help'], { encoding: 'utf8' })
   if (probe.error !== undefined) {
     throw new Error(`mosquitto_pub is not installed or not on PATH (${probe.error.message}): ` +
       'these tests need the Debian package mosquitto-clients (apt-get install mosquitto-clients); CI installs it')
   }
 })
-afterAll(async () => { await rm(root, { recursive: true, force: true }) })
 
 // Each test spawns Node with tsx, which takes seconds on a loaded two-core machine.
 const slow = { timeout: 120_000 }
@@ -82,7 +75,7 @@ describe('a user task type from tasks.schemasDir', slow, () => {
     await writeFile(config, JSON.stringify({
       port: 0,
       dataDir: 'data',
-      tasks: { schemasDir: join('..', schemas.slice(root.length + 1)), includeExamples: false }
+      tasks: { schemasDir: join('..', schemas.slice(temp.path.length + 1)), includeExamples: false }
     }))
     broker = await startCliBroker(['--config', config], { cwd: await freshDir('cwd') })
 
@@ -175,7 +168,7 @@ describe('a bad schema stops the CLI with one line naming the file, exit 2', slo
   })
 
   it.concurrent('a schemasDir that does not exist', async () => {
-    const dir = join(root, 'no-such-folder')
+    const dir = join(temp.path, 'no-such-folder')
     const result = await runCli(['broker', '--port', '0', '--persistence', 'memory'], { env: { FLEETQ_SCHEMAS_DIR: dir }, cwd: await freshDir('cwd') })
     expect(result.code).toBe(2)
     expect(userLines(result.stderr)).toEqual([expect.stringMatching(new RegExp(`^fleetq: ${dir}: cannot read the schema directory: .*ENOENT.* \\(FLEETQ_SCHEMA_INVALID\\)$`))])
