@@ -24,7 +24,10 @@ if (persistence !== 'level' && persistence !== 'memory') {
 const ownDir = values['data-dir'] === undefined
 const dataDir = values['data-dir'] ?? await mkdtemp(join(tmpdir(), 'fleetq-bench-'))
 
-const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent' })
+// The load generators are few clients from one address at full speed: the
+// per-client and per-address limits meant for devices are lifted.
+const limits = { publishesPerSecondPerClient: 0, connectsPerSecondPerAddress: 0, maxConnectionsPerAddress: 0, maxPacketBytes: 16 * 1024 * 1024 }
+const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent', limits })
 process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid }) + '\n')
 
 let stopping = false

@@ -9,6 +9,8 @@ import type { LevelPersistence } from './persistence/level-persistence.js'
 import type { DelayedMessages, DelayedStats } from './scheduler/delayed-messages.js'
 import type { Scheduler, SchedulerStats } from './scheduler/scheduler.js'
 import type { Authenticator, AuthStats } from './security/authenticator.js'
+import type { LimitCounters, LimitStats } from './security/limit-counters.js'
+import type { AccessStats, TopicAccess } from './security/topic-access.js'
 import type { GroupStats } from './shared/shared-group.js'
 import type { SharedSubscriptions } from './shared/shared-subscriptions.js'
 import type { TaskGate, TaskGateStats } from './tasks/task-gate.js'
@@ -42,6 +44,10 @@ export interface BrokerStats {
   hookErrors: number
   /** CONNECTs accepted and refused by authentication since start (docs/security.md). */
   auth: AuthStats
+  /** Publishes, subscriptions and deliveries refused by the ACLs since start (docs/security.md). */
+  access: AccessStats
+  /** How many times each limit of `limits.*` was hit since start (docs/security.md). */
+  limits: LimitStats
 }
 
 /** Runtime management of periodic schedules (the client library's `client.schedules` reaches the same over MQTT). */
@@ -80,6 +86,8 @@ export interface BrokerParts {
   scheduler: Scheduler
   /** The CONNECT check against the users file (broker/security/). */
   auth: Authenticator
+  topicAccess: TopicAccess
+  limits: LimitCounters
   logger: Logger
   /** Everything createBroker() opened, in the order it closes (broker/closers.ts). */
   closers: Closers
@@ -148,18 +156,23 @@ export class Broker extends EventEmitter<BrokerEvents> {
       delayed: delayed.stats(),
       scheduler: scheduler.stats(),
       hookErrors: mqtt.hookErrors,
-      auth: this.#parts.auth.stats()
+      auth: this.#parts.auth.stats(),
+      access: { ...this.#parts.topicAccess.stats(), receiveDenied: mqtt.withheldDeliveries },
+      limits: this.#parts.limits.stats()
     }
   }
 
   /**
-   * Reads the users file (`auth.usersFile`) again, as SIGHUP does for
-   * `fleetq broker`; connections already accepted stay. A file that cannot
-   * be used is logged and rejects with a ConfigError, and the previous users
-   * stay in force. Without a users file there is nothing to read.
+   * Reads the users file (`auth.usersFile`) and the ACL file
+   * (`auth.aclFile`) again, as SIGHUP does for `fleetq broker`. Connections
+   * already accepted stay; every later publish, subscription and delivery is
+   * checked against the new rules. A file that cannot be used is logged and
+   * rejects with a ConfigError, and what it held before stays in force.
    */
   async reloadAuth (): Promise<void> {
-    await this.#parts.auth.reload()
+    // Both, even when the first fails; the first failure is reported.
+    const results = await Promise.allSettled([this.#parts.auth.reload(), this.#parts.topicAccess.reload()])
+    for (const result of results) if (result.status === 'rejected') throw result.reason
   }
 
   /**

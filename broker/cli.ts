@@ -94,9 +94,9 @@ async function runBroker (flags: BrokerFlags): Promise<number> {
   const logger = createLogger(values.logLevel ?? brokerDefaults.logLevel)
   // Listen for signals before starting, so one during start-up still closes the store cleanly.
   const stopRequested = onShutdownSignal(logger)
-  // SIGHUP reads the users file again (a bad one is logged and the previous
-  // users stay). Listened for from now on: its default action ends the process.
-  let reload = (): void => { logger.info('SIGHUP before the broker started; the users file is read at start anyway') }
+  // SIGHUP reads the users and ACL files again (a bad one is logged and what
+  // it held stays). Listened for from now on: its default action ends the process.
+  let reload = (): void => { logger.info('SIGHUP before the broker started; the users and ACL files are read at start anyway') }
   process.on('SIGHUP', () => { reload() })
   // Loaded only now so that --help and config errors do not wait for Aedes and LevelDB to load.
   const { createBroker } = await import('./index.js')

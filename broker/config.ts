@@ -47,12 +47,14 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'tls.cert', flag: '--tls-cert', arg: '<file>', env: 'FLEETQ_TLS_CERT', help: 'PEM server certificate for TLS and WSS' },
   { key: 'tls.key', flag: '--tls-key', arg: '<file>', env: 'FLEETQ_TLS_KEY', help: 'PEM private key of --tls-cert' },
   { key: 'tls.ca', flag: '--tls-ca', arg: '<file>', env: 'FLEETQ_TLS_CA', help: 'PEM CA that client certificates are checked against' },
+  { key: 'tls.certificateIdentity', flag: '--certificate-identity', arg: '[bool]', env: 'FLEETQ_CERTIFICATE_IDENTITY', help: 'a verified client certificate\'s CN is the user name (needs --tls-ca)' },
   { key: 'tls.requireCertificate', flag: '--require-certificate', arg: '[bool]', env: 'FLEETQ_REQUIRE_CERTIFICATE', help: 'refuse TLS and WSS clients without a certificate signed by --tls-ca' },
   { key: 'ws.port', flag: '--ws-port', arg: '<port>', env: 'FLEETQ_WS_PORT', help: 'port for MQTT over WebSocket, path /mqtt (off unless set)' },
   { key: 'wss.port', flag: '--wss-port', arg: '<port>', env: 'FLEETQ_WSS_PORT', help: 'port for MQTT over secure WebSocket, path /mqtt (off unless set)' },
   { key: 'dataDir', flag: '--data-dir', short: '-d', arg: '<dir>', env: 'FLEETQ_DATA_DIR', help: 'LevelDB data directory' },
   { key: 'persistence', flag: '--persistence', arg: '<kind>', env: 'FLEETQ_PERSISTENCE', help: 'level or memory' },
   { key: 'auth.usersFile', flag: '--users-file', arg: '<file>', env: 'FLEETQ_USERS_FILE', help: 'users file of fleetq passwd; anonymous clients are then refused' },
+  { key: 'auth.aclFile', flag: '--acl-file', arg: '<file>', env: 'FLEETQ_ACL_FILE', help: 'ACL file in Mosquitto\'s format; reloaded on SIGHUP' },
   { key: 'auth.allowAnonymous', flag: '--allow-anonymous', arg: '[bool]', env: 'FLEETQ_ALLOW_ANONYMOUS', help: 'accept clients without a user name (default: only without --users-file)' },
   { key: 'maxQueuedPerClient', flag: '--max-queued', arg: '<n>', env: 'FLEETQ_MAX_QUEUED', help: 'most messages queued per persistent-session client, 0 = unbounded' },
   { key: 'logLevel', flag: '--log-level', arg: '<level>', env: 'FLEETQ_LOG_LEVEL', help: 'fatal, error, warn, info, debug, trace or silent' },
@@ -72,7 +74,7 @@ export const SETTINGS: readonly Setting[] = [
 export const CONFIG_ENV = 'FLEETQ_CONFIG'
 
 /** Config keys whose relative paths, in a config file, are taken from the file's directory. */
-const PATH_KEYS = ['dataDir', 'tasks.schemasDir', 'tls.cert', 'tls.key', 'tls.ca', 'auth.usersFile']
+const PATH_KEYS = ['dataDir', 'tasks.schemasDir', 'tls.cert', 'tls.key', 'tls.ca', 'auth.usersFile', 'auth.aclFile']
 
 /** Commander's attribute for a long flag: `--max-queued` → `maxQueued`. */
 export function flagAttribute (setting: Setting): string {

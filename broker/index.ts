@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { Duplex } from 'node:stream'
 import { TaskSchemas } from '../protocol/schema-registry.js'
 import { DEAD_LETTER_GROUP, DEAD_LETTER_PREFIX, shareFilter, taskTopic } from '../protocol/topics.js'
 import { Broker, type BrokerInternals } from './broker.js'
@@ -11,6 +12,9 @@ import { MqttAdapter } from './mqtt/index.js'
 import { resolveBrokerOptions, type BrokerOptions } from './options.js'
 import { createStores } from './persistence/open-persistence.js'
 import { Authenticator, withAuthentication } from './security/authenticator.js'
+import { ConnectionLimits } from './security/connection-limits.js'
+import { LimitCounters } from './security/limit-counters.js'
+import { TopicAccess } from './security/topic-access.js'
 import { systemClock } from './scheduler/clock.js'
 import { DelayedMessages } from './scheduler/delayed-messages.js'
 import { Scheduler } from './scheduler/scheduler.js'
@@ -30,6 +34,8 @@ export { envelopeDefaults } from '../protocol/envelope.js'
 export type { GateDeadLetter, GateDeadLetterReason } from '../protocol/messages.js'
 export type { TaskGateStats } from './tasks/task-gate.js'
 export type { AuthStats } from './security/authenticator.js'
+export type { AccessStats } from './security/topic-access.js'
+export type { LimitName, LimitStats } from './security/limit-counters.js'
 export type { DispatchStrategy, GroupOptions, OverflowPolicy, SharedSubscriptionOptions } from './shared/group-options.js'
 export type { GroupCounters, GroupStats, MemberStats } from './shared/shared-group.js'
 export { brokerDefaults } from './options.js'
@@ -50,7 +56,12 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
   const { schemasDir, includeExamples, allowUnknownTypes, maxPayloadBytes, ...gateOptions } = resolved.tasks
   const schemas = await TaskSchemas.load({ dir: schemasDir, includeExamples, allowUnknownTypes, maxPayloadBytes })
   // The users file too, and whether the broker may listen where it is asked to without one (docs/security.md).
-  const auth = await Authenticator.create(resolved.auth, { logger, hosts: [...new Set([resolved.host, ...configuredListeners(resolved).map((l) => l.host)])] })
+  const auth = await Authenticator.create({ ...resolved.auth, certificateIdentity: resolved.tls.certificateIdentity },
+    { logger, hosts: [...new Set([resolved.host, ...configuredListeners(resolved).map((l) => l.host)])] })
+  // And the ACL file: a bad line stops the broker, naming it.
+  const { usersFile, aclFile, admins } = resolved.auth
+  const topicAccess = await TopicAccess.create({ aclFile, admins: admins ?? [], secured: usersFile !== undefined || aclFile !== undefined }, logger)
+  const limits = new LimitCounters(logger)
   // The TLS certificate and key too: a bad file stops the broker before it opens anything.
   const tlsMaterial = await prepareTls(resolved)
   // From here on, whatever is opened is closed again if a later step fails.
@@ -61,12 +72,18 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     const persistence = stores.persistence
     closers.add('store', 'store', () => persistence.destroy())
     // The services need the store, not Aedes: they exist before it, so its hooks are bound to them.
-    const tasks = await TaskGate.create({ ...gateOptions, schemas, store: stores.idempotency, logger })
+    const tasks = await TaskGate.create({ ...gateOptions, schemas, store: stores.idempotency, logger, limits })
+    persistence.on('queue-overflow', (clientId: string, topic: string) => { limits.hit('maxQueuedPerClient', clientId, { topic, max: resolved.maxQueuedPerClient }) })
     closers.add('services', 'task gate', () => tasks.close())
     const shared = await SharedSubscriptions.start(stores.groups, resolved.shared, logger)
     closers.add('services', 'shared groups', () => shared.close())
     await prepareDefaultGroups(shared, schemas, gateOptions)
-    const mqtt = new MqttAdapter({ id: resolved.id ?? randomUUID(), persistence, logger, ...internals, access: internals.access ?? withAuthentication(auth) })
+    const { connectTimeoutMs, maxInflightInbound, maxPacketBytes, maxConnections, maxConnectionsPerAddress, connectsPerSecondPerAddress, ...clientLimits } = resolved.limits
+    const mqtt = new MqttAdapter({
+      id: resolved.id ?? randomUUID(), persistence, logger, ...internals,
+      access: internals.access ?? withAuthentication(auth, topicAccess),
+      clientLimits, connectTimeoutMs, maxInflightInbound, limits, maxPacketBytes
+    })
     closers.add('intake', 'mqtt start', () => mqtt.abandon())
     // Delayed messages due at start wait in mqtt.publish() until Aedes is up.
     const delayed = await DelayedMessages.start({
@@ -81,13 +98,17 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     closers.add('mqtt', 'aedes', () => mqtt.close())
     await mqtt.start({ gate: tasks, groups: shared, delayed, journal, schedules: scheduler, maxDelaySeconds: resolved.delayed.maxDelaySeconds })
     await journal.replay((packet) => mqtt.publish(packet))
-    const listener = await listenTcp((socket) => { mqtt.handle(socket) }, resolved.port, resolved.host)
+    // Checked as each connection is accepted, on every listener, before Aedes reads a byte of it.
+    const connectionLimits = new ConnectionLimits({ maxConnections, maxConnectionsPerAddress, connectsPerSecondPerAddress }, limits)
+    const admit = (stream: Duplex): void => { connectionLimits.admit(stream, (s) => { mqtt.handle(s) }) }
+    const listener = await listenTcp(admit, resolved.port, resolved.host)
     closers.add('intake', 'listener', () => { void listener.close() })
     closers.add('connections', 'listener', () => listener.close())
-    const extra = await openExtraListeners(resolved, tlsMaterial, (stream) => { mqtt.handle(stream) }, closers, logger)
+    const extra = await openExtraListeners(resolved, tlsMaterial, admit, closers, logger)
     const listeners = [{ kind: 'mqtt' as const, host: listener.address.address, port: listener.address.port }, ...extra]
-    const broker = new Broker({ mqtt, listener, listeners, persistence, shared, tasks, delayed, scheduler, auth, logger, closers })
+    const broker = new Broker({ mqtt, listener, listeners, persistence, shared, tasks, delayed, scheduler, auth, topicAccess, limits, logger, closers })
     auth.announce()
+    topicAccess.announce()
     logger.info({
       url: broker.url, persistence: resolved.persistence, dataDir: resolved.persistence === 'level' ? resolved.dataDir : undefined,
       ...(extra.length > 0 ? { listeners: extra } : {})

@@ -5,6 +5,7 @@ import {
   type BrokerConfig,
   type DelayedOptions,
   type GroupSettings,
+  type LimitOptions,
   type ScheduleConfig,
   type TaskOptions
 } from './generated/config-types.js'
@@ -28,13 +29,14 @@ export interface BrokerOptions extends Omit<BrokerConfig, '$schema'> {
 }
 
 /** The options with every default filled in: what the broker's parts are built from. */
-export interface ResolvedBrokerOptions extends Required<Omit<BrokerOptions, 'id' | 'logger' | 'clock' | 'tasks' | 'shared' | 'delayed' | 'schedules'>> {
+export interface ResolvedBrokerOptions extends Required<Omit<BrokerOptions, 'id' | 'logger' | 'clock' | 'tasks' | 'shared' | 'delayed' | 'schedules' | 'limits'>> {
   id?: string
   logger?: Logger
   clock?: Clock
   tasks: Required<Omit<TaskOptions, 'schemasDir'>> & Pick<TaskOptions, 'schemasDir'>
   shared: { defaults: Required<GroupSettings>, groups: Record<string, GroupSettings> }
   delayed: Required<DelayedOptions>
+  limits: Required<LimitOptions>
   schedules: ScheduleConfig[]
 }
 

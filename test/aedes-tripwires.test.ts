@@ -1,14 +1,17 @@
 import type { Client } from 'aedes'
 import type { IPublishPacket, Packet } from 'mqtt'
+import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import mqttPacket from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker } from '../broker/index.js'
 import { allowAll, type AccessPolicy } from '../broker/mqtt/index.js'
 import { deferred } from './helpers/deferred.js'
-import { Clients, waitForMessages, waitUntil } from './helpers/mqtt-helpers.js'
+import { Clients, expectNothingFor, waitForMessages, waitUntil } from './helpers/mqtt-helpers.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
 
 /*
@@ -243,7 +246,102 @@ describe('Aedes tripwires (broker/mqtt/internals)', () => {
       b.broker.aedes.off('subscribe', onSubscribe)
     }
   })
+
+  it('stores only granted filters: Aedes hands persistence.addSubscriptions the same objects authorizeSubscribe saw, refused ones included (internals/granted-subscriptions.ts)', async () => {
+    const seen: { authorized: object[], stored: object[][] } = { authorized: [], stored: [] }
+    const topic = uniqueTopic('tw-store')
+    b = await startBrokerWithAccess({ authorizeSubscribe: (_client, filter) => !filter.endsWith('/refused') })
+    const persistence = (b.broker.aedes as unknown as { persistence: StoreProbe }).persistence
+    const patched = persistence.addSubscriptions
+    persistence.addSubscriptions = async (client, subs) => {
+      seen.stored.push(subs)
+      await patched.call(persistence, client, subs)
+    }
+    const authorize = b.broker.aedes.authorizeSubscribe
+    b.broker.aedes.authorizeSubscribe = (client, sub, callback) => {
+      seen.authorized.push(sub)
+      authorize.call(b!.broker.aedes, client, sub, callback)
+    }
+    const { client } = await clients.connect(b.url, { clientId: `${topic}-sub`, clean: false })
+    const suback = deferred<number[]>()
+    client.on('packetreceive', (packet: Packet) => { if (packet.cmd === 'suback') suback.resolve(packet.granted as number[]) })
+    client.subscribe([`${topic}/granted`, `${topic}/refused`], { qos: 1 }, () => undefined)
+    expect(await suback.promise).toEqual([1, 128])
+    // Aedes stores the whole packet's list, once per granted filter, with the very objects the hook saw.
+    expect(seen.stored.length, 'Aedes no longer stores through persistence.addSubscriptions').toBeGreaterThan(0)
+    for (const stored of seen.stored) {
+      expect(stored.length, 'Aedes now stores filters one by one: the granted-subscriptions patch may be unneeded').toBe(2)
+      for (const sub of stored) expect(seen.authorized, 'the stored subscription objects are not those authorizeSubscribe got').toContain(sub)
+    }
+    // And the patch keeps the refused one out of the store.
+    const kept = await persistence.subscriptionsByClient({ id: `${topic}-sub` })
+    expect(kept.map((s) => s.topic)).toEqual([`${topic}/granted`])
+  })
+
+  it('pause and resume: client.pause() stops the reads of lib/client.js nextBatch, client.resume() reads again (internals/reading.ts)', async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('tw-pause')
+    const sub = await clients.connect(b.url)
+    await sub.client.subscribeAsync(topic, { qos: 0 })
+    const pub = await clients.connect(b.url, { clientId: `${topic}-pub` })
+    const publisher = aedesClient(`${topic}-pub`) as unknown as { pause?: () => void, resume?: () => void, _paused?: boolean }
+    expect(typeof publisher.pause, 'Aedes client.pause() is gone: the publish rate limit cannot throttle').toBe('function')
+    expect(typeof publisher.resume, 'Aedes client.resume() is gone').toBe('function')
+    publisher.pause!()
+    expect(publisher._paused).toBe(true)
+    pub.client.publish(topic, 'held back', { qos: 0 })
+    await expectNothingFor(300, () => sub.messages.length > 0, 'a message read from a paused client')
+    publisher.resume!()
+    await waitForMessages(sub.messages, 1, 'the message once the client is resumed')
+  })
+
+  it('max packet size: client._parser decodes the Remaining Length in _parseLength before the body, and its errors close the connection (internals/max-packet-size.ts)', async () => {
+    b = await startBroker()
+    const id = uniqueTopic('tw-parser')
+    const socket = connect(b.port, '127.0.0.1')
+    socket.on('error', () => undefined)
+    await once(socket, 'connect')
+    const connack = once(socket, 'data')
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: id, clean: true, keepalive: 0 } as Parameters<typeof mqttPacket.generate>[0]))
+    await connack
+    const parser = (aedesClient(id) as unknown as { _parser?: ParserProbe })._parser
+    expect(typeof parser?._parseLength, 'Aedes client._parser._parseLength is gone: maxPacketBytes cannot see the Remaining Length before the body').toBe('function')
+    expect(typeof parser?._emitError, 'Aedes client._parser._emitError is gone').toBe('function')
+    if (parser === undefined) return
+    expect(parser._parseLength.name, 'the max packet size patch is not installed on each connection').toBe('parseLengthWithin')
+    const patched = parser._parseLength
+    const seen: Array<{ length: number, consumed: number }> = []
+    parser._parseLength = function (this: ParserProbe) {
+      const buffered = this._list.length
+      const done = patched.call(this)
+      if (done) seen.push({ length: this.packet.length, consumed: buffered - this._list.length })
+      return done
+    }
+    // Only the fixed header of a PUBLISH with a Remaining Length of 300 (two length bytes) [MQTT-2.2.3].
+    socket.write(Buffer.from([0x30, 0xac, 0x02]))
+    await waitUntil(() => seen.length === 1, '_parseLength to decode the Remaining Length before the body')
+    expect(seen, 'after _parseLength, packet.length is no longer the Remaining Length, or _list no longer loses the length bytes').toEqual([{ length: 300, consumed: 2 }])
+    // The patch refuses as mqtt-packet does a malformed packet: Aedes closes the connection on the parser's 'error'.
+    const closed = once(socket, 'close')
+    parser._emitError(new Error('tripwire'))
+    await closed
+    await waitUntil(() => internals().clients[id] === undefined, 'Aedes to drop the client after a parser error')
+  })
 })
+
+/** What internals/granted-subscriptions.ts wraps on the persistence Aedes is given. */
+interface StoreProbe {
+  addSubscriptions: (client: unknown, subs: object[]) => Promise<void>
+  subscriptionsByClient: (client: { id: string }) => Promise<Array<{ topic: string }>>
+}
+
+/** What internals/max-packet-size.ts reads and replaces on `client._parser` (mqtt-packet's Parser). */
+interface ParserProbe {
+  _parseLength: (this: ParserProbe) => boolean
+  _emitError: (err: Error) => void
+  _list: { length: number }
+  packet: { length: number }
+}
 
 /** startBroker(), with an access policy (createBroker's internal second argument). */
 async function startBrokerWithAccess (access: Partial<AccessPolicy>): Promise<TestBroker> {

@@ -9,7 +9,9 @@ import mqtt from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker, type Broker, type BrokerOptions } from '../broker/index.js'
 import { allowAll, type AccessPolicy, type FaultProbe, type HookName } from '../broker/mqtt/index.js'
-import { MAX_JSON_DEPTH } from '../broker/tasks/task-gate.js'
+import { taskGateDefaults } from '../broker/tasks/task-gate.js'
+
+const MAX_JSON_DEPTH = taskGateDefaults.maxJsonDepth
 import { Clients, clientDefaults, expectNothingFor, waitForEvent, waitForMessages, waitUntil, type Message } from './helpers/mqtt-helpers.js'
 import { uniqueTopic } from './helpers/start-broker.js'
 
@@ -267,7 +269,8 @@ describe('hostile input and failing hooks', () => {
   // ran them in one synchronous chain: RangeError, process gone
   // (broker/mqtt/internals/emit-recursion.ts).
   it('QoS 0 flood: a stalled subscriber that disconnects mid-flood does not overflow the stack', async () => {
-    const r = await start()
+    // Unthrottled, so the flood is as fast as the socket allows (limits.publishesPerSecondPerClient).
+    const r = await start({}, { limits: { publishesPerSecondPerClient: 0 } })
     const port = Number(new URL(r.url).port)
     const topic = uniqueTopic('flood')
     const publisher = await rawSocket(port, `${topic}-pub`)

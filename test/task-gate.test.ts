@@ -256,8 +256,42 @@ describe('other topics', () => {
   })
 })
 
+describe('an envelope speaks only for its publisher', () => {
+  it('dead-letters a first attempt whose producer is another client', async () => {
+    const gate = await createGate()
+    const p = packet('tasks/thumbnail', envelope({ producer: 'victim', replyTo: '$fleetq/results/victim/abc' }))
+    const decision = gate.inspect(p, 'mallory')
+    expect(decision.action).toBe('dead-lettered')
+    expect(p.topic).toBe('$fleetq/dead/thumbnail')
+    expect(json<{ issues: unknown[] }>(p).issues).toEqual([expect.objectContaining({ path: '/producer', keyword: 'producer' })])
+  })
+
+  it('dead-letters a replyTo outside the producer\'s own result topics', async () => {
+    const gate = await createGate()
+    for (const replyTo of ['$fleetq/results/victim/abc', 'devices/victim/inbox', '$fleetq/results/producer-1x/abc']) {
+      const p = packet('tasks/thumbnail', envelope({ replyTo }))
+      expect(gate.inspect(p, 'producer-1').action, replyTo).toBe('dead-lettered')
+      expect(json<{ issues: unknown[] }>(p).issues).toEqual([expect.objectContaining({ path: '/replyTo', keyword: 'replyTo' })])
+    }
+  })
+
+  it('lets a worker publish a retry that keeps the producer, with results still to the producer', async () => {
+    const gate = await createGate()
+    expect(gate.inspect(packet('tasks/thumbnail', envelope({ attempt: 2 })), 'worker-1').action).toBe('pass')
+    const redirected = packet('tasks/thumbnail', envelope({ attempt: 2, replyTo: '$fleetq/results/worker-1/abc' }))
+    expect(gate.inspect(redirected, 'worker-1').action).toBe('dead-lettered')
+  })
+
+  it('asks nothing of the broker\'s own publishes (schedules, delayed messages due)', async () => {
+    const gate = await createGate()
+    expect(gate.inspect(packet('tasks/thumbnail', envelope({ producer: 'schedule:nightly', replyTo: undefined })), null).action).toBe('pass')
+  })
+})
+
 describe('idempotency keys', () => {
-  const keyed = (key: string, overrides: Partial<TaskEnvelope> = {}): GatePacket => packet('tasks/thumbnail', envelope({ idempotencyKey: key, ...overrides }))
+  // Submitted by client p1, as its envelope says (a first attempt speaks for its publisher only).
+  const asP1 = { producer: 'p1', replyTo: '$fleetq/results/p1/x' }
+  const keyed = (key: string, overrides: Partial<TaskEnvelope> = {}): GatePacket => packet('tasks/thumbnail', envelope({ idempotencyKey: key, ...asP1, ...overrides }))
 
   it('accepts the first submission and rewrites later ones within the window to the duplicates topic', async () => {
     const gate = await createGate()
@@ -273,11 +307,11 @@ describe('idempotency keys', () => {
     expect(second.topic).toBe('$fleetq/duplicates/thumbnail')
     expect(second.payload).toBe(payload)
     await decision.commit?.()
-    expect(gate.inspect(keyed('order-1'), 'p2').action).toBe('duplicate')
+    expect(gate.inspect(keyed('order-1', { producer: 'p2', replyTo: '$fleetq/results/p2/x' }), 'p2').action).toBe('duplicate')
     // Other keys, and the same key for another type, are not duplicates.
     expect(gate.inspect(keyed('order-2'), 'p1').action).toBe('pass')
     const report = { deviceId: 'd1', site: 's', reportedAt: '2025-01-01T00:00:00Z', readings: [] }
-    expect(gate.inspect(packet('tasks/device-report', envelope({ type: 'device-report', payload: report, idempotencyKey: 'order-1' })), 'p1').action).toBe('pass')
+    expect(gate.inspect(packet('tasks/device-report', envelope({ type: 'device-report', payload: report, idempotencyKey: 'order-1', ...asP1 })), 'p1').action).toBe('pass')
     expect(gate.stats()).toMatchObject({ accepted: 3, duplicates: 2, idempotencyKeys: 3 })
   })
 

@@ -62,6 +62,7 @@ export interface BrokerConfig {
    * @defaultValue 100000
    */
   maxQueuedPerClient?: number
+  limits?: LimitOptions
   logLevel?: LogLevel
   /**
    * Broker id (Aedes's), seen in $SYS topics. Random on each start unless set.
@@ -89,6 +90,16 @@ export interface AuthOptions {
    * Whether a CONNECT without a user name is accepted (otherwise CONNACK 0x05). Unset: true without `usersFile` (the broker then logs a warning, and refuses to start on a host beyond loopback), false with it.
    */
   allowAnonymous?: boolean
+  /**
+   * ACL file in Mosquitto's format (`user`, `topic [read|write|readwrite|deny] <filter>`, `pattern ... %u %c`; docs/security.md). With it, a client may publish and subscribe only where a rule lets it, and every delivery is checked again. Read at start (a bad file stops the broker naming the line) and again on SIGHUP or `broker.reloadAuth()` (a bad file is logged and the previous rules stay). Unset: every client may use every topic but the admin and other clients' result topics. In a config file, a relative path is taken from the config file's directory.
+   */
+  aclFile?: string
+  /**
+   * User names in the admin role: only they may read `$SYS/`, manage schedules (`$fleetq/schedules/request`) and use the admin topics, once a users file or an ACL file is set. An ACL rule cannot open these topics to anyone else.
+   *
+   * @defaultValue []
+   */
+  admins?: string[]
 }
 /**
  * MQTT over TLS (`mqtts://`), off unless `port` is set. `cert`, `key` and `ca` are also what the `wss` listener uses. The files are read at start; an unreadable file, or a key that does not match the certificate, stops the broker (docs/configuration.md).
@@ -120,6 +131,12 @@ export interface TlsOptions {
    * @defaultValue false
    */
   requireCertificate?: boolean
+  /**
+   * Take a verified client certificate's subject CN as the connection's user name, with no password check (Mosquitto's `use_identity_as_username`); the user name in the CONNECT is ignored. A TLS client without a certificate is checked by user name and password as usual. Needs `ca`. Applies to `wss` too.
+   *
+   * @defaultValue false
+   */
+  certificateIdentity?: boolean
 }
 /**
  * MQTT over WebSocket (`ws://host:port/mqtt`), for browsers; off unless `port` is set. Only the path `/mqtt` is served.
@@ -146,6 +163,89 @@ export interface WssOptions {
    * Address of the secure WebSocket listener; unset, the top-level `host`.
    */
   host?: string
+}
+/**
+ * Limits on what one device or address may cost the broker (docs/security.md). Each refusal is counted in `stats().limits` and logged once per client or address.
+ */
+export interface LimitOptions {
+  /**
+   * Largest MQTT packet accepted, in bytes, read from the fixed header before the body arrives; a larger one closes the connection.
+   *
+   * @defaultValue 1048576
+   */
+  maxPacketBytes?: number
+  /**
+   * Most client connections open at once, on all listeners; one more is closed before it is read. 0 = unbounded.
+   *
+   * @defaultValue 50000
+   */
+  maxConnections?: number
+  /**
+   * Most connections open at once from one remote IP address. 0 = unbounded.
+   *
+   * @defaultValue 1000
+   */
+  maxConnectionsPerAddress?: number
+  /**
+   * New connections accepted per second from one remote IP address, with bursts up to twice as many; the rest are closed at once. 0 = unbounded.
+   *
+   * @defaultValue 200
+   */
+  connectsPerSecondPerAddress?: number
+  /**
+   * How long a socket may stay open without sending CONNECT; it is then closed.
+   *
+   * @defaultValue 10000
+   */
+  connectTimeoutMs?: number
+  /**
+   * Most QoS 2 PUBLISH packets one client may leave waiting for their PUBREL; one more closes the connection. (QoS 1 needs no bound: each is acknowledged before the next read.)
+   *
+   * @defaultValue 1000
+   */
+  maxInflightInbound?: number
+  /**
+   * Longest topic name or filter, in UTF-8 bytes; a longer PUBLISH closes the connection, a longer filter gets SUBACK 0x80.
+   *
+   * @defaultValue 1024
+   */
+  maxTopicBytes?: number
+  /**
+   * Most levels in a topic name or filter (`a/b/c` has 3); beyond it as `maxTopicBytes`. At most 100, the bound of Aedes's topic matcher.
+   *
+   * @defaultValue 32
+   */
+  maxTopicLevels?: number
+  /**
+   * Longest client id, in UTF-8 bytes; a longer one gets CONNACK 0x02, identifier rejected.
+   *
+   * @defaultValue 128
+   */
+  maxClientIdBytes?: number
+  /**
+   * Shortest keep-alive a CONNECT may ask for (a keep-alive of 0, none, is refused when this is above 0); below it, CONNACK 0x02, as Mosquitto answers an MQTT 3.1.1 client.
+   *
+   * @defaultValue 0
+   */
+  minKeepaliveSeconds?: number
+  /**
+   * Longest keep-alive a CONNECT may ask for; above it, CONNACK 0x02.
+   *
+   * @defaultValue 3600
+   */
+  maxKeepaliveSeconds?: number
+  /**
+   * Most subscriptions one client may hold; a filter beyond it gets SUBACK 0x80. 0 = unbounded.
+   *
+   * @defaultValue 1000
+   */
+  maxSubscriptionsPerClient?: number
+  /**
+   * PUBLISH packets one client may send per second, with bursts up to twice as many; beyond it the broker stops reading from that client until it is back under the rate (throttled, nothing is dropped). 0 = unbounded.
+   *
+   * @defaultValue 20000
+   */
+  publishesPerSecondPerClient?: number
 }
 /**
  * Task types and the task gate: schema validation of `tasks/{type}` at the broker (docs/tasks.md).
@@ -215,6 +315,12 @@ export interface TaskOptions {
    * @defaultValue 60000
    */
   wrapTimeoutMs?: number
+  /**
+   * Deepest nesting of arrays and objects accepted in a task payload; deeper ones are dead-lettered (`maxDepth`) before they are parsed into objects.
+   *
+   * @defaultValue 64
+   */
+  maxJsonDepth?: number
 }
 /**
  * Shared-subscription groups (`$share/{group}/{filter}`, durable work queues): settings for every group and per group (docs/shared-subscriptions.md).
@@ -341,13 +447,31 @@ export const configDefaults = Object.freeze({
   host: '127.0.0.1',
   dataDir: './data',
   persistence: 'level',
-  auth: Object.freeze({}),
+  auth: Object.freeze({
+    admins: Object.freeze([])
+  }),
   tls: Object.freeze({
-    requireCertificate: false
+    requireCertificate: false,
+    certificateIdentity: false
   }),
   ws: Object.freeze({}),
   wss: Object.freeze({}),
   maxQueuedPerClient: 100000,
+  limits: Object.freeze({
+    maxPacketBytes: 1048576,
+    maxConnections: 50000,
+    maxConnectionsPerAddress: 1000,
+    connectsPerSecondPerAddress: 200,
+    connectTimeoutMs: 10000,
+    maxInflightInbound: 1000,
+    maxTopicBytes: 1024,
+    maxTopicLevels: 32,
+    maxClientIdBytes: 128,
+    minKeepaliveSeconds: 0,
+    maxKeepaliveSeconds: 3600,
+    maxSubscriptionsPerClient: 1000,
+    publishesPerSecondPerClient: 20000
+  }),
   logLevel: 'info',
   tasks: Object.freeze({
     includeExamples: true,
@@ -359,7 +483,8 @@ export const configDefaults = Object.freeze({
     deadLetterPrefix: '$fleetq/dead/',
     duplicatePrefix: '$fleetq/duplicates/',
     wrapMaxAttempts: 3,
-    wrapTimeoutMs: 60000
+    wrapTimeoutMs: 60000,
+    maxJsonDepth: 64
   }),
   shared: Object.freeze({
     defaults: Object.freeze({

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { ConfigError } from '../../protocol/errors.js'
 import type { Logger } from 'pino'
 import type { Closers } from '../closers.js'
 import type { TlsOptions, WsOptions, WssOptions } from '../generated/config-types.js'
@@ -24,6 +25,9 @@ export interface ExtraListenerOptions {
  * stops the broker first.
  */
 export async function prepareTls (options: ExtraListenerOptions): Promise<TlsMaterial | undefined> {
+  if (options.tls.certificateIdentity === true && options.tls.ca === undefined) {
+    throw new ConfigError('tls.ca', 'is required when tls.certificateIdentity is true (only a certificate verified against it names a user)')
+  }
   if (options.tls.port === undefined && options.wss.port === undefined) return undefined
   return await loadTlsMaterial(options.tls)
 }

@@ -47,11 +47,19 @@ export interface AccessPolicy {
    * 0x80 (MQTT 3.1.1 §3.9.3); the connection stays up.
    */
   authorizeSubscribe (client: ClientInfo, filter: string): Verdict
+  /**
+   * Each message about to be written to a subscriber: live, retained, from a
+   * persistent session's queue, or from a shared group. Synchronous: it runs
+   * on every delivery. false withholds that one message from that client
+   * (a queued copy is dropped; a group offers it to another member).
+   */
+  authorizeReceive (client: ClientInfo, topic: string): boolean
 }
 
-/** Today's policy: everyone may connect, publish and subscribe (the broker listens on 127.0.0.1 by default). */
+/** Everyone may connect, publish, subscribe and receive (what the adapter uses when given no policy). */
 export const allowAll: AccessPolicy = Object.freeze({
   authenticate: () => true,
   authorizePublish: () => true,
-  authorizeSubscribe: () => true
+  authorizeSubscribe: () => true,
+  authorizeReceive: () => true
 })

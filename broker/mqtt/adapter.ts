@@ -46,24 +46,29 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { isShareTopic } from '../../protocol/topics.js'
 import type { PublishJournal } from '../durability/publish-journal.js'
+import { peerOf } from '../listeners/peer.js'
 import type { LevelPersistence } from '../persistence/level-persistence.js'
 import type { DelayedMessages } from '../scheduler/delayed-messages.js'
 import { handleScheduleRequest } from '../scheduler/schedule-api.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
+import type { LimitCounters } from '../security/limit-counters.js'
 import type { TaskGate } from '../tasks/task-gate.js'
 import type { PublishPacket } from '../types/mqtt.js'
 import { allowAll, BAD_USERNAME_OR_PASSWORD, type AccessPolicy } from './access.js'
+import { ClientLimits, UNLIMITED, type ClientLimitSettings } from './client-limits.js'
 import { HookGuard, type FaultProbe } from './guard.js'
 import { createAuthorizeForward } from './hooks/authorize-forward.js'
 import { createAuthorizePublish } from './hooks/authorize-publish.js'
 import { createAuthorizeSubscribe } from './hooks/authorize-subscribe.js'
 import { createPublished } from './hooks/published.js'
-import { preConnect } from './hooks/pre-connect.js'
+import { createPreConnect } from './hooks/pre-connect.js'
 import { clientInfo, setUsername } from './hooks/util.js'
 import { Connections } from './internals/connection.js'
 import { skipClosedClients } from './internals/closed-clients.js'
 import { EmitOrder } from './internals/emit-order.js'
+import { limitPacketSize } from './internals/max-packet-size.js'
+import { markGranted, storeOnlyGranted } from './internals/granted-subscriptions.js'
 import { boundEmitRecursion } from './internals/emit-recursion.js'
 import { fixOverlappingSubscriptions } from './internals/overlapping-subscriptions.js'
 import { subscriptionsOf } from './internals/subscriptions.js'
@@ -77,6 +82,16 @@ export interface MqttAdapterOptions {
   access?: AccessPolicy
   /** Test seam, see {@link FaultProbe}. */
   faults?: FaultProbe
+  /** What one client may cost (`limits.*`). @defaultValue {@link UNLIMITED} */
+  clientLimits?: ClientLimitSettings
+  /** How long a socket may stay open without a CONNECT (`limits.connectTimeoutMs`). @defaultValue Aedes's 30 s */
+  connectTimeoutMs?: number
+  /** Most QoS 2 PUBLISH packets of one client waiting for PUBREL (`limits.maxInflightInbound`). @defaultValue Aedes's 1000 */
+  maxInflightInbound?: number
+  /** Where limit hits are counted and logged once. */
+  limits?: LimitCounters
+  /** Largest packet read, fixed header included (`limits.maxPacketBytes`). @defaultValue mqtt-packet's 256 MB */
+  maxPacketBytes?: number
 }
 
 /** The services the adapter calls, built before Aedes (they need the store, not Aedes). */
@@ -99,7 +114,8 @@ export class MqttAdapter {
   readonly #options: MqttAdapterOptions
   readonly #access: AccessPolicy
   readonly #guard: HookGuard
-  readonly #connections = new Connections()
+  readonly #clientLimits: ClientLimits
+  readonly #connections: Connections
   readonly #emitOrder: EmitOrder
   #aedes: Aedes | null = null
   /** Set once Aedes has opened its persistence: a publish before that would miss offline sessions. */
@@ -109,12 +125,16 @@ export class MqttAdapter {
   #resolveStarted!: (aedes: Aedes) => void
   #rejectStarted!: (err: Error) => void
   #closing: Promise<void> | null = null
+  #withheld = 0
   readonly #errorListeners: Array<(err: Error) => void> = []
 
   constructor (options: MqttAdapterOptions) {
     this.#options = options
     this.#access = options.access ?? allowAll
     this.#guard = new HookGuard(options.logger, options.faults)
+    this.#clientLimits = new ClientLimits(options.clientLimits ?? UNLIMITED, options.limits)
+    const access = this.#access
+    this.#connections = new Connections((client, topic) => access.authorizeReceive(clientInfo(client), topic))
     this.#emitOrder = new EmitOrder(options.id)
     this.#started = new Promise<Aedes>((resolve, reject) => {
       this.#resolveStarted = resolve
@@ -134,14 +154,22 @@ export class MqttAdapter {
     return this.#guard.errors
   }
 
+  /** Deliveries the access policy withheld from a subscriber since start. */
+  get withheldDeliveries (): number {
+    return this.#withheld
+  }
+
   /** Builds Aedes with every hook bound to `services`, opens its persistence, attaches the lifecycle listeners. */
   async start (services: MqttServices): Promise<void> {
-    const { logger, persistence } = this.#options
+    const { logger, persistence, connectTimeoutMs, maxInflightInbound } = this.#options
+    storeOnlyGranted(persistence) // Aedes stores refused filters too (internals/granted-subscriptions.ts)
     const aedes = new Aedes({
       id: this.#options.id,
       mq: this.#emitOrder.wrap(boundEmitRecursion(mqemitter({ concurrency: 100, matchEmptyLevels: true }))),
       persistence,
-      preConnect, // [MQTT-3.1.3-8], see hooks/pre-connect.ts
+      ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
+      ...(maxInflightInbound === undefined ? {} : { maxInflightInbound }),
+      preConnect: createPreConnect(this.#clientLimits), // [MQTT-3.1.3-8] and the CONNECT limits, see hooks/pre-connect.ts
       authenticate: this.#authenticate(),
       authorizePublish: this.#authorizePublish(services),
       authorizeSubscribe: this.#authorizeSubscribe(services),
@@ -159,8 +187,14 @@ export class MqttAdapter {
     await aedes.listen()
     persistence.setAckInterceptor((client, messageId) => this.#puback(services, client, messageId))
     this.#attachLifecycle(aedes, services)
-    aedes.on('clientError', (client, err) => { logger.debug({ clientId: client.id, err: err.message }, 'client error') })
-    aedes.on('connectionError', (_client, err) => { logger.debug({ err: err.message }, 'connection error') })
+    aedes.on('clientError', (client, err) => {
+      this.#countAedesLimit(client, err)
+      logger.debug({ clientId: client.id, err: err.message }, 'client error')
+    })
+    aedes.on('connectionError', (client, err) => {
+      this.#countAedesLimit(client, err)
+      logger.debug({ err: err.message }, 'connection error')
+    })
     this.#listening = aedes
     this.#resolveStarted(aedes)
   }
@@ -170,6 +204,8 @@ export class MqttAdapter {
     // A TCP or TLS socket, or a WebSocket's byte stream (broker/listeners/).
     const client = this.aedes.handle(socket)
     fixOverlappingSubscriptions(client, (err) => this.#guard.failed('deliver0', client.id, err))
+    // Before the first read: a huge Remaining Length closes the socket before its body is buffered.
+    if (this.#options.maxPacketBytes !== undefined) limitPacketSize(client, this.#options.maxPacketBytes, this.#options.limits)
   }
 
   /** Publishes from the broker itself (no client); resolves once stored and routed. Waits for {@link start}. */
@@ -229,6 +265,7 @@ export class MqttAdapter {
     const authorize = createAuthorizePublish({
       ...services,
       access: this.#access,
+      limits: this.#clientLimits,
       logger: this.#options.logger,
       isQos2Resend: (client, packet) => persistence.incomingGetPacket(client, packet).then(() => true, () => false)
     })
@@ -241,7 +278,28 @@ export class MqttAdapter {
 
   #authorizeSubscribe (services: MqttServices) {
     const guard = this.#guard
-    const authorize = createAuthorizeSubscribe({ access: this.#access, groups: services.groups, logger: this.#options.logger })
+    const { logger, persistence } = this.#options
+    const clientLimits = this.#clientLimits
+    const authorize = createAuthorizeSubscribe({
+      access: this.#access,
+      groups: services.groups,
+      limits: this.#clientLimits,
+      logger,
+      decided: (client, sub, granted) => {
+        if (granted) {
+          markGranted(sub)
+          return
+        }
+        clientLimits.subscriptionDropped(client, sub.topic)
+        if (!client.clean) {
+          // Refused now, perhaps stored before (an ACL changed since): it must
+          // not go on collecting messages for the session.
+          persistence.removeSubscriptions(client, [sub.topic]).catch((err: unknown) => {
+            logger.error({ err, clientId: client.id, topic: sub.topic }, 'could not remove a refused subscription')
+          })
+        }
+      }
+    })
     return (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void => {
       guard.async('authorizeSubscribe', client.id, () => authorize(client, sub),
         (granted) => callback(null, granted),
@@ -251,7 +309,12 @@ export class MqttAdapter {
 
   #authorizeForward () {
     const guard = this.#guard
-    const forward = createAuthorizeForward(this.#emitOrder, this.#options.persistence)
+    const access = this.#access
+    const forward = createAuthorizeForward(this.#emitOrder, this.#options.persistence, (client, topic) => {
+      if (access.authorizeReceive(clientInfo(client), topic)) return true
+      this.#withheld++
+      return false
+    })
     return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
       // Guarded inline, not through guard.sync: this runs for every delivery.
       try {
@@ -288,6 +351,17 @@ export class MqttAdapter {
     }
   }
 
+  /** The limits Aedes enforces itself, which it reports only as errors: counted with the rest (`stats().limits`). */
+  #countAedesLimit (client: Client | null, err: Error): void {
+    const limits = this.#options.limits
+    if (limits === undefined) return
+    // A client that never sent CONNECT has no id yet: its address it is.
+    const offender = client?.id ?? (client === null ? undefined : peerOf(client.conn)?.remoteAddress) ?? 'unknown'
+    if (err.message === 'connect did not arrive in time') limits.hit('connectTimeoutMs', offender)
+    else if (err.message.startsWith('maxInflightInbound exceeded')) limits.hit('maxInflightInbound', offender)
+    else if (err.message === 'topic has too many levels') limits.hit('maxTopicLevels', offender)
+  }
+
   /** A PUBACK (or PUBCOMP): true if a group claims it. A failure disconnects the client, whose groups then take their messages back. */
   #puback (services: MqttServices, client: { id: string }, messageId: number): boolean {
     return this.#guard.sync('puback', client.id, () => {
@@ -322,6 +396,7 @@ export class MqttAdapter {
     })
     aedes.on('unsubscribe', (topics, client) => {
       guard.sync('unsubscribe', client.id, () => {
+        for (const topic of topics) this.#clientLimits.subscriptionDropped(client, topic)
         const connection = this.#connections.known(client)
         if (connection !== undefined) for (const topic of topics) groups.leave(connection, topic)
       }, disconnect(client))

@@ -19,6 +19,12 @@ export interface AuthSettings {
    * file (loopback only), no with one.
    */
   allowAnonymous?: boolean
+  /**
+   * A verified TLS client certificate's subject CN is the user name, with no
+   * password check (`tls.certificateIdentity`, Mosquitto's
+   * `use_identity_as_username`).
+   */
+  certificateIdentity?: boolean
 }
 
 /** `stats().auth`: CONNECTs accepted and refused since start. */
@@ -131,6 +137,9 @@ export class Authenticator {
 
   /** The CONNECT check; what {@link withAuthentication} plugs into the access policy. */
   async authenticate (client: ClientInfo, username: string | undefined, password: Buffer | undefined): Promise<Authentication> {
+    // The TLS handshake already proved who this is (broker/listeners/peer.ts);
+    // the CONNECT's user name, if any, is not what the ACLs will see.
+    if (this.#settings.certificateIdentity === true && client.certificateCN !== undefined) return this.#accept(client.certificateCN)
     const users = this.#users
     if (username === undefined) {
       return this.#anonymous ? this.#accept() : this.#refuse(client, undefined, NOT_AUTHORIZED, 'anonymous clients are not allowed')
@@ -178,11 +187,12 @@ export class Authenticator {
 }
 
 /** `base` (allow-all by default) with its CONNECT check replaced by `auth`'s. */
-export function withAuthentication (auth: Authenticator, base: AccessPolicy = allowAll): AccessPolicy {
+export function withAuthentication (auth: Authenticator, base: Omit<AccessPolicy, 'authenticate'> = allowAll): AccessPolicy {
   return {
     authenticate: (client, username, password) => auth.authenticate(client, username, password),
     authorizePublish: (client, topic) => base.authorizePublish(client, topic),
-    authorizeSubscribe: (client, filter) => base.authorizeSubscribe(client, filter)
+    authorizeSubscribe: (client, filter) => base.authorizeSubscribe(client, filter),
+    authorizeReceive: (client, topic) => base.authorizeReceive(client, topic)
   }
 }
 

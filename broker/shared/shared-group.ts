@@ -233,10 +233,17 @@ export class SharedGroup {
     let i = start
     let scanned = 0
     while (i < queue.length && scanned < SCAN_LIMIT) {
-      const members = this.#candidates()
-      if (!members.some((m) => m.hasRoom)) return
       const message = queue[i] as GroupMessage
-      const pick = pickMember(this.options.strategy, members, message.topic, this.#turn)
+      const { candidates, eligible } = this.#candidates(message.topic)
+      if (!candidates.some((m) => m.hasRoom)) {
+        // Every member is full: nothing later can go either. A member the
+        // access policy keeps from this topic is not full, just not offered it.
+        if (eligible.length === this.#members.length) return
+        i++
+        scanned++
+        continue
+      }
+      const pick = pickMember(this.options.strategy, candidates, message.topic, this.#turn)
       if (pick < 0) {
         // Only `hash` can have a full member while others have room: this
         // message waits for its member, later ones may go elsewhere.
@@ -252,17 +259,20 @@ export class SharedGroup {
       } else {
         queue.splice(i, 1)
       }
-      this.#send(this.#members[pick] as Member, message)
+      this.#send(eligible[pick] as Member, message)
     }
     if (isPending) this.#compact()
   }
 
-  #candidates (): Candidate[] {
-    return this.#members.map((m) => ({
+  /** The members that may receive `topic` (ACLs, docs/security.md), as the dispatch strategy sees them. */
+  #candidates (topic: string): { candidates: Candidate[], eligible: Member[] } {
+    const eligible = this.#members.filter((m) => m.client.mayReceive(topic))
+    const candidates = eligible.map((m) => ({
       clientId: m.clientId,
       inflight: m.outstanding.size,
       hasRoom: m.outstanding.size < m.prefetch && m.client.writable
     }))
+    return { candidates, eligible }
   }
 
   #send (member: Member, message: GroupMessage): void {
@@ -295,14 +305,15 @@ export class SharedGroup {
 
   #sendQos0 (topic: string, payload: Buffer): void {
     // No acknowledgement, so no window: any connected member will do.
-    const members = this.#members.map((m) => ({ clientId: m.clientId, inflight: m.outstanding.size, hasRoom: m.client.writable }))
+    const eligible = this.#members.filter((m) => m.client.mayReceive(topic))
+    const members = eligible.map((m) => ({ clientId: m.clientId, inflight: m.outstanding.size, hasRoom: m.client.writable }))
     const pick = pickMember(this.options.strategy === 'least-inflight' ? 'round-robin' : this.options.strategy, members, topic, this.#turn++)
     if (pick < 0) {
       this.counters.qos0Dropped++
       return
     }
     this.counters.delivered++
-    const member = this.#members[pick] as Member
+    const member = eligible[pick] as Member
     member.client.writePublish({ topic, payload, qos: 0, dup: false })
   }
 

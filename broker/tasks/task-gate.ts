@@ -3,9 +3,10 @@ import { buildEnvelope, envelopeDefaults } from '../../protocol/envelope.js'
 import { ConfigError, type ValidationIssue } from '../../protocol/errors.js'
 import type { TaskEnvelope } from '../../protocol/generated/task-types.js'
 import type { TaskSchemas } from '../../protocol/schema-registry.js'
-import { DEAD_LETTER_PREFIX, deadLetterTopic, DUPLICATES_PREFIX, parseTaskTopic, TASKS_PREFIX } from '../../protocol/topics.js'
+import { DEAD_LETTER_PREFIX, deadLetterTopic, DUPLICATES_PREFIX, isTopicLevel, parseTaskTopic, RESULTS_PREFIX, TASKS_PREFIX } from '../../protocol/topics.js'
 import { configDefaults } from '../generated/config-types.js'
 import type { GateDeadLetterReason } from '../../protocol/messages.js'
+import type { LimitCounters } from '../security/limit-counters.js'
 import { deadLetterRecord, decodeUtf8 } from './dead-letter.js'
 import { IdempotencyKeys, type IdempotencyStore } from './idempotency-keys.js'
 
@@ -33,6 +34,10 @@ export interface TaskGateOptions {
   wrapMaxAttempts?: number
   /** `timeoutMs` of an envelope the broker wraps around a bare payload. @defaultValue 60000 */
   wrapTimeoutMs?: number
+  /** Deepest nesting of arrays and objects in a submission (`tasks.maxJsonDepth`). @defaultValue 64 */
+  maxJsonDepth?: number
+  /** Where a submission over `maxJsonDepth` or the size bound is counted (`stats().limits`). */
+  limits?: Pick<LimitCounters, 'hit'>
 }
 
 export const taskGateDefaults = Object.freeze({
@@ -43,7 +48,8 @@ export const taskGateDefaults = Object.freeze({
   idempotencyWindowMs: configDefaults.tasks.idempotencyWindowMs,
   maxIdempotencyKeys: configDefaults.tasks.maxIdempotencyKeys,
   wrapMaxAttempts: envelopeDefaults.maxAttempts,
-  wrapTimeoutMs: envelopeDefaults.timeoutMs
+  wrapTimeoutMs: envelopeDefaults.timeoutMs,
+  maxJsonDepth: configDefaults.tasks.maxJsonDepth
 })
 
 /** The fields of a PUBLISH the gate reads and may rewrite (Aedes's packet fits). */
@@ -98,7 +104,7 @@ export interface TaskGateStats {
  */
 const ENVELOPE_ALLOWANCE = 64 * 1024
 
-type ResolvedGateOptions = Required<Omit<TaskGateOptions, 'schemas' | 'store' | 'logger'>>
+type ResolvedGateOptions = Required<Omit<TaskGateOptions, 'schemas' | 'store' | 'logger' | 'limits'>>
 
 /**
  * The broker's trust boundary for tasks (docs/tasks.md). Devices publish with
@@ -117,13 +123,15 @@ export class TaskGate {
   readonly #logger: Logger
   readonly #options: ResolvedGateOptions
   readonly #counters = { accepted: 0, wrapped: 0, invalid: 0, duplicates: 0 }
+  readonly #limits: Pick<LimitCounters, 'hit'> | undefined
   #closing: Promise<void> | null = null
 
-  private constructor (schemas: TaskSchemas, keys: IdempotencyKeys | null, logger: Logger, options: ResolvedGateOptions) {
+  private constructor (schemas: TaskSchemas, keys: IdempotencyKeys | null, logger: Logger, options: ResolvedGateOptions, limits: Pick<LimitCounters, 'hit'> | undefined) {
     this.#schemas = schemas
     this.#keys = keys
     this.#logger = logger
     this.#options = options
+    this.#limits = limits
   }
 
   /** Checks the options and loads the unexpired idempotency keys from the store. */
@@ -135,13 +143,14 @@ export class TaskGate {
       idempotencyWindowMs: options.idempotencyWindowMs ?? taskGateDefaults.idempotencyWindowMs,
       maxIdempotencyKeys: options.maxIdempotencyKeys ?? taskGateDefaults.maxIdempotencyKeys,
       wrapMaxAttempts: options.wrapMaxAttempts ?? taskGateDefaults.wrapMaxAttempts,
-      wrapTimeoutMs: options.wrapTimeoutMs ?? taskGateDefaults.wrapTimeoutMs
+      wrapTimeoutMs: options.wrapTimeoutMs ?? taskGateDefaults.wrapTimeoutMs,
+      maxJsonDepth: options.maxJsonDepth ?? taskGateDefaults.maxJsonDepth
     }
     for (const key of ['topicPrefix', 'deadLetterPrefix', 'duplicatePrefix'] as const) {
       const prefix = resolved[key]
       if (!prefix.endsWith('/') || /[+#]/.test(prefix)) throw new ConfigError(`tasks.${key}`, `must end with "/" and have no wildcards, got "${prefix}"`)
     }
-    for (const key of ['idempotencyWindowMs', 'maxIdempotencyKeys', 'wrapMaxAttempts', 'wrapTimeoutMs'] as const) {
+    for (const key of ['idempotencyWindowMs', 'maxIdempotencyKeys', 'wrapMaxAttempts', 'wrapTimeoutMs', 'maxJsonDepth'] as const) {
       const value = resolved[key]
       const min = key === 'idempotencyWindowMs' ? 0 : 1
       if (!Number.isSafeInteger(value) || value < min) throw new ConfigError(`tasks.${key}`, `must be an integer >= ${min}, got ${String(value)}`)
@@ -149,7 +158,7 @@ export class TaskGate {
     const keys = resolved.idempotencyWindowMs === 0
       ? null
       : await IdempotencyKeys.open(options.store, resolved.idempotencyWindowMs, resolved.maxIdempotencyKeys, options.logger)
-    return new TaskGate(options.schemas, keys, options.logger, resolved)
+    return new TaskGate(options.schemas, keys, options.logger, resolved, options.limits)
   }
 
   /**
@@ -167,11 +176,15 @@ export class TaskGate {
     }
     const limit = this.#schemas.maxPayloadBytes + ENVELOPE_ALLOWANCE
     if (raw.length > limit) {
+      this.#limits?.hit('maxPayloadBytes', clientId ?? 'broker', { type, bytes: raw.length, max: limit })
       return this.#deadLetter(packet, 'validation', type, clientId, raw,
         [{ path: '', message: `must be at most ${limit} bytes, got ${raw.length}`, keyword: 'maxBytes' }])
     }
-    const parsed = parseJson(raw)
-    if (!parsed.ok) return this.#deadLetter(packet, 'validation', type, clientId, raw, [parsed.issue])
+    const parsed = parseJson(raw, this.#options.maxJsonDepth)
+    if (!parsed.ok) {
+      if (parsed.issue.keyword === 'maxDepth') this.#limits?.hit('maxJsonDepth', clientId ?? 'broker', { type, max: this.#options.maxJsonDepth })
+      return this.#deadLetter(packet, 'validation', type, clientId, raw, [parsed.issue])
+    }
 
     if (isEnvelope(parsed.value, type)) {
       const issues = [
@@ -179,7 +192,10 @@ export class TaskGate {
         ...this.#schemas.validatePayload(type, parsed.value['payload']).map((i) => ({ ...i, path: `/payload${i.path}` }))
       ]
       if (issues.length > 0) return this.#deadLetter(packet, 'validation', type, clientId, raw, issues)
-      return this.#accept(packet, type, parsed.value as unknown as TaskEnvelope)
+      const envelope = parsed.value as unknown as TaskEnvelope
+      const impersonation = impersonationIssue(envelope, clientId)
+      if (impersonation !== null) return this.#deadLetter(packet, 'validation', type, clientId, raw, [impersonation])
+      return this.#accept(packet, type, envelope)
     }
 
     const issues = this.#schemas.validatePayload(type, parsed.value)
@@ -248,18 +264,39 @@ export class TaskGate {
 type Parsed = { ok: true, value: unknown } | { ok: false, issue: ValidationIssue }
 
 /**
- * Deepest nesting of arrays and objects a submission may have. Every walk of
- * the parsed value (ajv, JSON.stringify) recurses per level, and a few KB of
- * `[[[[...` overflows the stack (RangeError) inside authorizePublish; no task
- * payload needs more.
+ * A client's envelope must not speak for another client (docs/security.md):
+ * a first attempt names its publisher as `producer`, and results go only to
+ * the producer's own result topic, so no client can have tasks run in
+ * another's name or results sent where another reads them. A retry (attempt
+ * 2 and on) is published by the worker and keeps the producer it had. The
+ * broker's own publishes (schedules, delayed messages due) are not asked.
  */
-export const MAX_JSON_DEPTH = 64
+function impersonationIssue (envelope: TaskEnvelope, clientId: string | null): ValidationIssue | null {
+  if (clientId === null) return null
+  const producer = envelope.producer
+  if (envelope.attempt <= 1 && producer !== undefined && producer !== clientId) {
+    return { path: '/producer', message: `must be the publishing client's id "${clientId}" on a first attempt, got "${producer}"`, keyword: 'producer' }
+  }
+  const owner = producer ?? clientId
+  // Only a client id that is one topic level owns result topics: under
+  // `$fleetq/results/a/b/` the owner is `a` (broker/security/topic-access.ts).
+  if (envelope.replyTo !== undefined && (!isTopicLevel(owner) || !envelope.replyTo.startsWith(`${RESULTS_PREFIX}${owner}/`))) {
+    return { path: '/replyTo', message: `must be under ${RESULTS_PREFIX}${owner}/, the producer's own result topics, and the producer one topic level`, keyword: 'replyTo' }
+  }
+  return null
+}
 
-function parseJson (raw: Buffer): Parsed {
+/*
+ * The deepest nesting of arrays and objects a submission may have
+ * (`tasks.maxJsonDepth`) is checked before parsing: every walk of the parsed
+ * value (ajv, JSON.stringify) recurses per level, and a few KB of `[[[[...`
+ * overflows the stack (RangeError) inside authorizePublish.
+ */
+function parseJson (raw: Buffer, maxDepth: number): Parsed {
   const text = decodeUtf8(raw)
   if (text === null) return { ok: false, issue: { path: '', message: 'must be UTF-8 JSON', keyword: 'json' } }
-  if (nestingExceeds(text, MAX_JSON_DEPTH)) {
-    return { ok: false, issue: { path: '', message: `must nest arrays and objects at most ${MAX_JSON_DEPTH} levels deep`, keyword: 'maxDepth' } }
+  if (nestingExceeds(text, maxDepth)) {
+    return { ok: false, issue: { path: '', message: `must nest arrays and objects at most ${maxDepth} levels deep`, keyword: 'maxDepth' } }
   }
   try {
     return { ok: true, value: JSON.parse(text) as unknown }

@@ -42,6 +42,12 @@ export interface Connection {
   nextPacketId (): number
   /** Writes a PUBLISH to the socket now, outside the client's queue; false if the connection cannot take it. */
   writePublish (packet: OutgoingPublish): boolean
+  /**
+   * Whether the access policy lets this client receive a message on `topic`
+   * now (ACLs reload while it is connected): a group offers a message only to
+   * members that may (docs/security.md).
+   */
+  mayReceive (topic: string): boolean
 }
 
 /** Who is asking, for the access policy (broker/mqtt/access.ts). */
@@ -56,4 +62,9 @@ export interface ClientInfo {
    * clients, including one that sent a user name no users file checked.
    */
   readonly username?: string
+  /**
+   * The subject CN of the client certificate the TLS listener verified, if
+   * any; with `tls.certificateIdentity` it is the user name.
+   */
+  readonly certificateCN?: string
 }

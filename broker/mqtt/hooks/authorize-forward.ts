@@ -6,7 +6,8 @@ import { subscriptionsOf } from '../internals/subscriptions.js'
 
 /**
  * Aedes's `authorizeForward` hook, run for each packet about to be written to
- * a subscriber. It fixes what Aedes 1.2 gets wrong:
+ * a subscriber. The access policy's receive check first; then it fixes what
+ * Aedes 1.2 gets wrong:
  * - QoS downgrade: Aedes looks the subscription up by the packet's topic, so a
  *   message reached through a wildcard filter (retained messages included)
  *   goes out at the publisher's QoS. A client receives at most the highest QoS
@@ -20,8 +21,12 @@ import { subscriptionsOf } from '../internals/subscriptions.js'
  *   streamed and delivered live is sent once (returning null drops this copy
  *   only; the queued copy remains). See LevelPersistence.outgoingStream.
  */
-export function createAuthorizeForward (emitOrder: EmitOrder, persistence: Pick<LevelPersistence, 'shouldDeliverLive'>) {
+export function createAuthorizeForward (emitOrder: EmitOrder, persistence: Pick<LevelPersistence, 'shouldDeliverLive'>, mayReceive: (client: Client, topic: string) => boolean) {
   return function authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    // The ACL, again at delivery: rules reload while a client stays
+    // subscribed, and a filter may cover topics a deny rule keeps from it.
+    // A queued copy withheld here is dropped with it (docs/security.md).
+    if (!mayReceive(client, packet.topic)) return null
     const original = emitOrder.originalCounter(packet)
     // Live deliveries have no message id yet; queue replays (connect.js
     // emptyQueue) come here with one, after being marked sent: let those pass.

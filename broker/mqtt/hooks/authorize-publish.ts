@@ -6,6 +6,7 @@ import type { DelayedMessages } from '../../scheduler/delayed-messages.js'
 import { deadLetterRecord } from '../../tasks/dead-letter.js'
 import type { GateDecision, TaskGate } from '../../tasks/task-gate.js'
 import type { AccessPolicy } from '../access.js'
+import type { ClientLimits } from '../client-limits.js'
 import { clientInfo, toBuffer } from './util.js'
 
 const DELAYED_CARRIER = Symbol('fleetq.delayedCarrier')
@@ -24,6 +25,7 @@ export interface AuthorizePublishParts {
   gate: Pick<TaskGate, 'inspect'>
   delayed: Pick<DelayedMessages, 'hasRoom' | 'accept' | 'refused'>
   journal: Pick<PublishJournal, 'record'>
+  limits: Pick<ClientLimits, 'topicRefusal' | 'publish'>
   logger: Logger
   maxDelaySeconds: number
   /** Whether this QoS 2 PUBLISH is a resend of one already received (stored until PUBREL). */
@@ -31,7 +33,8 @@ export interface AuthorizePublishParts {
 }
 
 /**
- * Aedes's `authorizePublish`: access checks, then the task gate, then the
+ * Aedes's `authorizePublish`: the client's limits (publish rate, topic
+ * size), access checks, then the task gate, then the
  * durable write, all before Aedes sends the PUBACK (docs/durability.md: Aedes
  * 1.2 acknowledges before it stores). For `$delayed/{s}/{topic}` the checks
  * and the gate apply to `{topic}`, the topic the message will be published to.
@@ -103,6 +106,11 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
   }
 
   return function authorizePublish (client: Client | null, packet: PublishPacket): Error | null | Promise<Error | null> {
+    if (client !== null) {
+      parts.limits.publish(client)
+      const limit = parts.limits.topicRefusal(client.id, packet.topic)
+      if (limit !== null) return new Error(`topic over limits.${limit}`)
+    }
     if (isDelayedTopic(packet.topic)) return authorizeDelayed(client, packet)
     const denied = accessError(client, packet.topic)
     if (denied instanceof Promise) return denied.then((error) => error ?? gateAndJournal(client, packet))

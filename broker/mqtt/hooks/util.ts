@@ -1,4 +1,5 @@
 import type { Client } from 'aedes'
+import { peerOf } from '../../listeners/peer.js'
 import type { ClientInfo } from '../../types/mqtt.js'
 
 export function toBuffer (payload: string | Buffer): Buffer {
@@ -15,14 +16,15 @@ const infos = new WeakMap<Client, ClientInfo>()
 
 /** Records the user `client` was accepted as, for every later {@link clientInfo}. */
 export function setUsername (client: Client, username: string): void {
-  infos.set(client, Object.freeze({ id: client.id, clean: client.clean, username }))
+  infos.set(client, Object.freeze({ ...clientInfo(client), username }))
 }
 
 /** What the access policy is told about a client. */
 export function clientInfo (client: Client): ClientInfo {
   let info = infos.get(client)
   if (info === undefined) {
-    info = Object.freeze({ id: client.id, clean: client.clean })
+    const certificateCN = peerOf(client.conn)?.certificateCN
+    info = Object.freeze(certificateCN === undefined ? { id: client.id, clean: client.clean } : { id: client.id, clean: client.clean, certificateCN })
     infos.set(client, info)
   }
   return info

@@ -5,9 +5,11 @@ import { isWritable, nextMessageId, writePublish } from './packet-ids.js'
 /** A {@link Connection} over one Aedes client object. */
 class AedesConnection implements Connection {
   readonly #client: Client
+  readonly #mayReceive: ReceiveCheck
 
-  constructor (client: Client) {
+  constructor (client: Client, mayReceive: ReceiveCheck) {
     this.#client = client
+    this.#mayReceive = mayReceive
   }
 
   get id (): string {
@@ -25,7 +27,14 @@ class AedesConnection implements Connection {
   writePublish (packet: OutgoingPublish): boolean {
     return writePublish(this.#client, packet)
   }
+
+  mayReceive (topic: string): boolean {
+    return this.#mayReceive(this.#client, topic)
+  }
 }
+
+/** The access policy's answer to "may this client receive a message on this topic". */
+export type ReceiveCheck = (client: Client, topic: string) => boolean
 
 /**
  * One {@link Connection} per Aedes client object, for as long as that object
@@ -33,11 +42,16 @@ class AedesConnection implements Connection {
  */
 export class Connections {
   readonly #byClient = new WeakMap<object, Connection>()
+  readonly #mayReceive: ReceiveCheck
+
+  constructor (mayReceive: ReceiveCheck) {
+    this.#mayReceive = mayReceive
+  }
 
   of (client: Client): Connection {
     let connection = this.#byClient.get(client)
     if (connection === undefined) {
-      connection = new AedesConnection(client)
+      connection = new AedesConnection(client, this.#mayReceive)
       this.#byClient.set(client, connection)
     }
     return connection
