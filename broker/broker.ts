@@ -42,6 +42,12 @@ export interface BrokerStats {
    * (docs/mqtt-adapter.md).
    */
   hookErrors: number
+  /**
+   * Connections closed since start for what their client sent or failed to
+   * send: malformed packets, refused publishes, keep-alive and CONNECT
+   * timeouts (each logged once, docs/security.md#hostile-input).
+   */
+  clientErrors: number
   /** CONNECTs accepted and refused by authentication since start (docs/security.md). */
   auth: AuthStats
   /** Publishes, subscriptions and deliveries refused by the ACLs since start (docs/security.md). */
@@ -156,6 +162,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       delayed: delayed.stats(),
       scheduler: scheduler.stats(),
       hookErrors: mqtt.hookErrors,
+      clientErrors: mqtt.clientErrors,
       auth: this.#parts.auth.stats(),
       access: { ...this.#parts.topicAccess.stats(), receiveDenied: mqtt.withheldDeliveries },
       limits: this.#parts.limits.stats()

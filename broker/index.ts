@@ -60,7 +60,7 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     { logger, hosts: [...new Set([resolved.host, ...configuredListeners(resolved).map((l) => l.host)])] })
   // And the ACL file: a bad line stops the broker, naming it.
   const { usersFile, aclFile, admins } = resolved.auth
-  const topicAccess = await TopicAccess.create({ aclFile, admins: admins ?? [], secured: usersFile !== undefined || aclFile !== undefined }, logger)
+  const topicAccess = await TopicAccess.create({ aclFile, admins: admins ?? [], secured: usersFile !== undefined || aclFile !== undefined || resolved.tls.certificateIdentity === true }, logger)
   const limits = new LimitCounters(logger)
   // The TLS certificate and key too: a bad file stops the broker before it opens anything.
   const tlsMaterial = await prepareTls(resolved)
@@ -98,13 +98,14 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     closers.add('mqtt', 'aedes', () => mqtt.close())
     await mqtt.start({ gate: tasks, groups: shared, delayed, journal, schedules: scheduler, maxDelaySeconds: resolved.delayed.maxDelaySeconds })
     await journal.replay((packet) => mqtt.publish(packet))
-    // Checked as each connection is accepted, on every listener, before Aedes reads a byte of it.
+    // Checked as each TCP connection is accepted, on every listener, before a byte of it is read (TLS handshakes and HTTP upgrades included).
     const connectionLimits = new ConnectionLimits({ maxConnections, maxConnectionsPerAddress, connectsPerSecondPerAddress }, limits)
-    const admit = (stream: Duplex): void => { connectionLimits.admit(stream, (s) => { mqtt.handle(s) }) }
-    const listener = await listenTcp(admit, resolved.port, resolved.host)
+    const intake = { connections: connectionLimits, counters: limits, connectTimeoutMs, maxPacketBytes }
+    const handle = (stream: Duplex): void => { mqtt.handle(stream) }
+    const listener = await listenTcp(handle, resolved.port, resolved.host, intake)
     closers.add('intake', 'listener', () => { void listener.close() })
     closers.add('connections', 'listener', () => listener.close())
-    const extra = await openExtraListeners(resolved, tlsMaterial, admit, closers, logger)
+    const extra = await openExtraListeners(resolved, tlsMaterial, handle, intake, closers, logger)
     const listeners = [{ kind: 'mqtt' as const, host: listener.address.address, port: listener.address.port }, ...extra]
     const broker = new Broker({ mqtt, listener, listeners, persistence, shared, tasks, delayed, scheduler, auth, topicAccess, limits, logger, closers })
     auth.announce()

@@ -15,7 +15,8 @@ export type DelayedTopicRefusal = 'delay-not-a-number' | 'delay-too-long' | 'tar
 
 export type ParsedDelayedTopic =
   | { ok: true, delayMs: number, target: string }
-  | { ok: false, reason: DelayedTopicRefusal, message: string }
+  /** `target`: what follows `$delayed/{seconds}/`, possibly empty (whom to check the publisher's rights against). */
+  | { ok: false, reason: DelayedTopicRefusal, message: string, target: string }
 
 export function isDelayedTopic (topic: string): boolean {
   return topic.startsWith(DELAYED_PREFIX)
@@ -29,16 +30,16 @@ export function parseDelayedTopic (topic: string, maxDelaySeconds: number): Pars
   const seconds = slash === -1 ? rest : rest.slice(0, slash)
   const target = slash === -1 ? '' : rest.slice(slash + 1)
   if (!SECONDS.test(seconds)) {
-    return { ok: false, reason: 'delay-not-a-number', message: `delay must be a number of seconds (up to 3 decimals), got "${seconds}"` }
+    return { ok: false, reason: 'delay-not-a-number', message: `delay must be a number of seconds (up to 3 decimals), got "${seconds}"`, target }
   }
   const delayMs = Math.round(Number(seconds) * 1000)
   if (delayMs > maxDelaySeconds * 1000) {
-    return { ok: false, reason: 'delay-too-long', message: `delay must be at most ${maxDelaySeconds} s, got ${seconds} s` }
+    return { ok: false, reason: 'delay-too-long', message: `delay must be at most ${maxDelaySeconds} s, got ${seconds} s`, target }
   }
-  if (target === '') return { ok: false, reason: 'target-missing', message: 'the target topic after $delayed/{seconds}/ is empty' }
+  if (target === '') return { ok: false, reason: 'target-missing', message: 'the target topic after $delayed/{seconds}/ is empty', target }
   // A delayed message of a delayed message, or a subscription name, is not a topic.
   if (isDelayedTopic(target) || isShareTopic(target)) {
-    return { ok: false, reason: 'target-invalid', message: `cannot delay a publish to "${target}"` }
+    return { ok: false, reason: 'target-invalid', message: `cannot delay a publish to "${target}"`, target }
   }
   return { ok: true, delayMs, target }
 }

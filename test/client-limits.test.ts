@@ -105,6 +105,16 @@ describe('per-client limits', () => {
     expect(watcher.messages.map((m) => m.topic)).toEqual(['a/b/c/d'])
   })
 
+  it("a PUBLISH beyond Aedes's own 100 levels is refused by Aedes before the hooks, and still counted under maxTopicLevels", async () => {
+    const b = await start({ limits: { maxTopicLevels: 100 } })
+    const { client } = await clients.connect(b.url)
+    const gone = waitForEvent(client, 'close')
+    client.publish(Array.from({ length: 101 }, () => 'l').join('/'), 'deep', { qos: 1 })
+    await gone
+    await waitUntil(() => b.broker.stats().limits.maxTopicLevels === 1, 'the refusal to be counted')
+    await roundTrip(b.url)
+  })
+
   it('a filter over the topic limits, or beyond limits.maxSubscriptionsPerClient, gets SUBACK 0x80; the connection stays', async () => {
     const b = await start({ limits: { maxTopicLevels: 4, maxSubscriptionsPerClient: 2 } })
     const { client, messages } = await clients.connect(b.url)

@@ -4,10 +4,10 @@ import { PassThrough } from 'node:stream'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { recordPeer } from '../broker/listeners/peer.js'
 import { ConnectionLimits, type ConnectionLimitSettings } from '../broker/security/connection-limits.js'
 import { LimitCounters } from '../broker/security/limit-counters.js'
 import type { MqttClient } from 'mqtt'
+import WebSocket from 'ws'
 import { Clients, waitForEvent, waitUntil, type Message } from './helpers/mqtt-helpers.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
 
@@ -44,8 +44,10 @@ describe('connection limits on a real broker', () => {
   let b: TestBroker | undefined
   const clients = new Clients()
   const sockets: Socket[] = []
+  const webSockets: WebSocket[] = []
   afterEach(async () => {
     for (const s of sockets.splice(0)) s.destroy()
+    for (const ws of webSockets.splice(0)) ws.terminate()
     await clients.closeAll()
     await b?.close()
     b = undefined
@@ -175,6 +177,78 @@ describe('connection limits on a real broker', () => {
     expect(pair).toEqual(Array.from({ length: 10 }, (_, i) => String(i)))
     expect(messages.some((m) => m.topic === `${topic}/over`)).toBe(false)
   })
+
+  /** The port of the broker's `ws` listener. */
+  function wsPort (): number {
+    return b!.broker.endpoints.find((e) => e.kind === 'ws')!.port
+  }
+
+  /** Milliseconds from TCP connect until the broker closes a raw connection to `port` that does `then` (or nothing). */
+  async function timeToClose (port: number, then: (socket: Socket) => void = () => undefined): Promise<number> {
+    const socket = connect(port, '127.0.0.1')
+    sockets.push(socket)
+    socket.on('error', () => undefined)
+    await waitForEvent(socket, 'connect')
+    const since = Date.now()
+    const closed = waitForEvent(socket, 'close')
+    then(socket)
+    await closed
+    return Date.now() - since
+  }
+
+  it('WebSocket: a connection that sends no upgrade request, or sends it too slowly, is closed after connectTimeoutMs', async () => {
+    b = await startBroker({ ws: { port: 0 }, limits: { connectTimeoutMs: 1000 } })
+    const topic = uniqueTopic('ws-slow')
+    const { client, messages } = await clients.connect(`ws://127.0.0.1:${wsPort()}/mqtt`)
+    await client.subscribeAsync(topic, { qos: 1 })
+    const [idle, slow] = await Promise.all([
+      timeToClose(wsPort()),
+      // One header line every 100 ms: never idle, never done (slow-loris).
+      timeToClose(wsPort(), (socket) => {
+        socket.write(`GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n`)
+        const drip = setInterval(() => socket.write('X-Drip: 1\r\n'), 100)
+        socket.once('close', () => clearInterval(drip))
+      })
+    ])
+    for (const ms of [idle, slow]) {
+      expect(ms).toBeGreaterThanOrEqual(900)
+      expect(ms).toBeLessThan(5000)
+    }
+    expect(b.broker.stats().limits.connectTimeoutMs).toBe(2)
+    // Open since before both, idle meanwhile: still served.
+    await client.publishAsync(topic, 'still here', { qos: 1 })
+    await waitUntil(() => messages.length === 1, 'the echo over ws')
+  })
+
+  it('WebSocket: a message over maxPacketBytes closes that connection with 1009; other clients lose nothing', async () => {
+    b = await startBroker({ ws: { port: 0 }, limits: { maxPacketBytes: 1024 } })
+    const url = `ws://127.0.0.1:${wsPort()}/mqtt`
+    const topic = uniqueTopic('ws-frame')
+    const { client: sub, messages } = await clients.connect(url, { clientId: `${topic}-sub` })
+    await sub.subscribeAsync(`${topic}/#`, { qos: 1 })
+    const { client: pub } = await clients.connect(url, { clientId: `${topic}-pub` })
+    await exchange(pub, `${topic}/pair`, messages, 0, 3)
+
+    const ws = new WebSocket(url, ['mqtt'])
+    webSockets.push(ws)
+    ws.on('error', () => undefined)
+    await waitForEvent(ws, 'open')
+    const connack = waitForEvent(ws, 'message')
+    ws.send(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `${topic}-raw`, clean: true, keepalive: 0 } as Packet))
+    expect(((await connack)[0] as Buffer)[0]).toBe(0x20)
+    // At the limit, in one frame: delivered.
+    ws.send(publishOfSize(`${topic}/fits`, 1024))
+    await waitUntil(() => messages.some((m) => m.topic === `${topic}/fits`), 'the 1024-byte publish over ws')
+    // One byte over: the ws library refuses the frame from its header (close code 1009, Message Too Big).
+    const closed = waitForEvent(ws, 'close')
+    ws.send(publishOfSize(`${topic}/over`, 1025))
+    expect((await closed)[0]).toBe(1009)
+    expect(b.broker.stats().limits.maxPacketBytes).toBe(1)
+
+    await exchange(pub, `${topic}/pair`, messages, 3, 3)
+    expect(messages.filter((m) => m.topic === `${topic}/pair`).map((m) => m.payload)).toEqual(['0', '1', '2', '3', '4', '5'])
+    expect(messages.some((m) => m.topic === `${topic}/over`)).toBe(false)
+  })
 })
 
 /** A QoS 0 PUBLISH of exactly `total` bytes, fixed header included. */
@@ -199,10 +273,9 @@ describe('ConnectionLimits with an injected clock', () => {
     const clock = { now: 1_000_000 }
     const limits = new ConnectionLimits({ ...unbounded, ...settings }, counters, () => clock.now)
     const admit = (address: string): { stream: PassThrough, admitted: boolean } => {
-      const stream = new PassThrough()
-      recordPeer(stream, { listener: 'mqtt', remoteAddress: address, certificateCN: undefined })
-      let admitted = false
-      limits.admit(stream, () => { admitted = true })
+      // As a raw net.Socket: a stream with its remote address.
+      const stream = Object.assign(new PassThrough(), { remoteAddress: address })
+      const admitted = limits.admitSocket(stream)
       expect(stream.destroyed).toBe(!admitted)
       return { stream, admitted }
     }

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
-import { connect as rawConnect } from 'node:net'
+import { connect as rawConnect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import { promisify } from 'node:util'
 import mqtt, { type IClientOptions } from 'mqtt'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -12,7 +13,7 @@ import { loadBrokerConfig } from '../broker/config.js'
 import { ConfigError, ErrorCodes, type BrokerOptions, type ListenerKind } from '../broker/index.js'
 import { peerOf, type PeerInfo } from '../broker/listeners/index.js'
 import { runCli, userLines } from './helpers/cli-process.js'
-import { clientDefaults, Clients, waitForMessages, type Message } from './helpers/mqtt-helpers.js'
+import { clientDefaults, Clients, waitForEvent, waitForMessages, waitUntil, type Message } from './helpers/mqtt-helpers.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
 
 const run = promisify(execFile)
@@ -69,6 +70,7 @@ let pki: Pki
 let pem: { ca: Buffer, clientCert: Buffer, clientKey: Buffer, strangerCert: Buffer, strangerKey: Buffer }
 const clients = new Clients()
 const brokers: TestBroker[] = []
+const sockets: Socket[] = []
 
 beforeAll(async () => {
   pki = await makePki()
@@ -78,6 +80,7 @@ beforeAll(async () => {
 })
 
 afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.destroy()
   await clients.closeAll()
   await Promise.all(brokers.splice(0).map((b) => b.close()))
 })
@@ -335,5 +338,84 @@ describe('TLS and WebSocket listeners', () => {
     expect(err).toMatchObject({ code: ErrorCodes.PORT_IN_USE })
     const again = await start({ tls: { port: free.mqtts, ...tls }, ws: { port: free.ws }, persistence: 'memory' })
     expect(again.broker.endpoints.map((e) => [e.kind, e.port]).slice(1)).toEqual([['mqtts', free.mqtts], ['ws', free.ws]])
+  })
+})
+
+/** The first bytes a TLS client sends (its ClientHello, one loopback segment), caught by a plain TCP server. */
+async function clientHello (): Promise<Buffer> {
+  const server = createTcpServer()
+  const first = new Promise<Buffer>((resolve) => {
+    server.once('connection', (socket) => socket.once('data', (chunk: Buffer) => { resolve(chunk); socket.destroy() }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const client = tlsConnect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', servername: 'localhost', ca: pem.ca })
+  client.on('error', () => undefined)
+  try {
+    return await first
+  } finally {
+    client.destroy()
+    server.close()
+  }
+}
+
+/** A raw TCP connection from `localAddress` that sends `hello`: answered (a TLS handshake record back), or closed first. */
+async function sendHello (port: number, hello: Buffer, localAddress = '127.0.0.1'): Promise<'answered' | 'closed'> {
+  const socket = rawConnect({ port, host: '127.0.0.1', localAddress })
+  sockets.push(socket)
+  socket.on('error', () => undefined)
+  socket.once('connect', () => socket.write(hello))
+  return await new Promise((resolve) => {
+    socket.once('data', (chunk: Buffer) => resolve(chunk[0] === 0x16 ? 'answered' : 'closed'))
+    socket.once('close', () => resolve('closed'))
+  })
+}
+
+describe('the TLS listener before MQTT starts', () => {
+  const tls = (): NonNullable<BrokerOptions['tls']> => ({ port: 0, cert: pki.serverCert, key: pki.serverKey })
+
+  it('refuses connections beyond the per-address burst at TCP accept: their ClientHello gets no answer', async () => {
+    // 2 per second: a burst of 4 from one address (as in connection-limits.test.ts).
+    const b = await start({ tls: tls(), limits: { connectsPerSecondPerAddress: 2 } })
+    const hello = await clientHello()
+    const outcomes = await Promise.all([1, 2, 3, 4, 5].map(() => sendHello(portOf(b, 'mqtts'), hello, '127.0.0.5')))
+    expect(outcomes.filter((o) => o === 'answered')).toHaveLength(4)
+    expect(outcomes.filter((o) => o === 'closed')).toHaveLength(1)
+    expect(b.broker.stats().limits.connectsPerSecondPerAddress).toBe(1)
+    // Another address has its own bucket, and gets as far as MQTT.
+    const device = await connect(b, 'mqtts')
+    await device.subscribe(uniqueTopic('tls-rate'))
+  })
+
+  it('counts a TLS connection once, from TCP accept until it closes', async () => {
+    const b = await start({ tls: tls(), limits: { maxConnections: 2 } })
+    // Counted twice (its TCP socket, then its TLS socket), the second client would be refused.
+    const first = await connect(b, 'mqtts')
+    const second = await connect(b, 'mqtts')
+    const topic = uniqueTopic('tls-once')
+    await first.subscribe(topic)
+    await second.publish(topic, 'counted once')
+    await waitForMessages(first.messages, 1, 'tls → tls')
+    expect(await sendHello(portOf(b, 'mqtts'), await clientHello())).toBe('closed')
+    expect(b.broker.stats().limits.maxConnections).toBe(1)
+  })
+
+  it('closes a connection that sends no ClientHello after connectTimeoutMs (not Node\'s 120 s); a client past its handshake stays', async () => {
+    const b = await start({ tls: tls(), limits: { connectTimeoutMs: 1000 } })
+    const topic = uniqueTopic('tls-idle')
+    const device = await connect(b, 'mqtts')
+    await device.subscribe(topic)
+    const silent = rawConnect(portOf(b, 'mqtts'), '127.0.0.1')
+    sockets.push(silent)
+    silent.on('error', () => undefined)
+    await waitForEvent(silent, 'connect')
+    const since = Date.now()
+    await waitForEvent(silent, 'close')
+    const elapsed = Date.now() - since
+    expect(elapsed).toBeGreaterThanOrEqual(900)
+    expect(elapsed).toBeLessThan(5000)
+    await waitUntil(() => b.broker.stats().limits.connectTimeoutMs === 1, 'the handshake timeout counted')
+    // Idle longer than connectTimeoutMs since its handshake: still served.
+    await device.publish(topic, 'still here')
+    await waitForMessages(device.messages, 1, 'echo over TLS')
   })
 })

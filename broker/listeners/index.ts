@@ -3,12 +3,12 @@ import { ConfigError } from '../../protocol/errors.js'
 import type { Logger } from 'pino'
 import type { Closers } from '../closers.js'
 import type { TlsOptions, WsOptions, WssOptions } from '../generated/config-types.js'
-import type { Listener, ListenerInfo } from './bind.js'
+import type { Intake, Listener, ListenerInfo } from './bind.js'
 import { listenTls } from './tls.js'
 import { loadTlsMaterial, type TlsMaterial } from './tls-material.js'
 import { listenWebSocket } from './websocket.js'
 
-export type { Listener, ListenerInfo } from './bind.js'
+export type { Intake, Listener, ListenerInfo } from './bind.js'
 export { peerOf, type ListenerKind, type PeerInfo } from './peer.js'
 
 /** The settings of the listeners besides the TCP one (schemas/broker-config.schema.json). */
@@ -56,7 +56,7 @@ export function configuredListeners (options: ExtraListenerOptions): ConfiguredL
 /** Opens the {@link configuredListeners}, registering each one's closers as it opens. */
 export async function openExtraListeners (
   options: ExtraListenerOptions, material: TlsMaterial | undefined,
-  handle: (stream: Duplex) => void, closers: Closers, logger: Logger
+  handle: (stream: Duplex) => void, intake: Intake, closers: Closers, logger: Logger
 ): Promise<ListenerInfo[]> {
   const opened: ListenerInfo[] = []
   const add = (listener: Listener): void => {
@@ -65,9 +65,9 @@ export async function openExtraListeners (
     opened.push({ kind: listener.kind, host: listener.host, port: listener.port })
   }
   for (const { kind, host, port } of configuredListeners(options)) {
-    if (kind === 'ws') add(await listenWebSocket(handle, port, host, undefined, logger))
+    if (kind === 'ws') add(await listenWebSocket(handle, port, host, undefined, intake, logger))
     // prepareTls read the material whenever a TLS or WSS port is set.
-    else if (material !== undefined) add(kind === 'mqtts' ? await listenTls(handle, port, host, material, logger) : await listenWebSocket(handle, port, host, material, logger))
+    else if (material !== undefined) add(kind === 'mqtts' ? await listenTls(handle, port, host, material, intake, logger) : await listenWebSocket(handle, port, host, material, intake, logger))
   }
   return opened
 }

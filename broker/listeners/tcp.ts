@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
-import { bindServer } from './bind.js'
+import { bindServer, type Intake } from './bind.js'
 import { recordPeer } from './peer.js'
 
 export interface TcpListener {
@@ -9,9 +9,11 @@ export interface TcpListener {
   close (): Promise<void>
 }
 
-/** A plain TCP listener handing each connection to Aedes. */
-export async function listenTcp (handle: (socket: Socket) => void, port: number, host: string): Promise<TcpListener> {
+/** A plain TCP listener handing each connection to Aedes, once the connection limits admit it. */
+export async function listenTcp (handle: (socket: Socket) => void, port: number, host: string, intake: Pick<Intake, 'connections'>): Promise<TcpListener> {
   const server = createServer((socket) => {
+    // Refused before a byte of it is read: destroyed in this same tick.
+    if (!intake.connections.admitSocket(socket)) return
     // Nagle's algorithm holds small writes back for tens of milliseconds,
     // which doubles QoS 1 round trips (docs/benchmarks.md).
     socket.setNoDelay(true)

@@ -4,14 +4,19 @@
  * adapter calls the services, which are plain classes with async methods, in
  * this order:
  *
- * CONNECT     access.authenticate → (Aedes restores a persistent session:
- *             authorizeSubscribe for each stored filter) → CONNACK →
- *             clientReady: groups.join for each restored `$share/` filter →
- *             Aedes streams the session's queue.
- * PUBLISH     Aedes checks the topic → authorizePublish: `$SYS/` and `$share/`
- *             refused, access.authorizePublish; `$delayed/{s}/{topic}`:
- *             delay checked (a bad one becomes a dead letter), room checked,
- *             access and gate on `{topic}`, delayed.accept (durable) →
+ * ACCEPT      (broker/index.ts, before Aedes) connection limits: total, per
+ *             address, connect rate → handle: packet-size bound on the parser.
+ * CONNECT     preConnect: zero-byte id with a persistent session, client id
+ *             and keep-alive limits (CONNACK 0x02) → access.authenticate →
+ *             the will checked as a PUBLISH (CONNACK 0x05) → (Aedes restores a
+ *             persistent session: authorizeSubscribe for each stored filter)
+ *             → CONNACK → clientReady: groups.join for each restored `$share/`
+ *             filter → Aedes streams the session's queue.
+ * PUBLISH     Aedes checks the topic → authorizePublish: publish rate
+ *             (throttle), topic size, well-formed UTF-8, `$SYS/` and `$share/`
+ *             refused, access.authorizePublish; `$delayed/{s}/{topic}`: access
+ *             on `{topic}`, delay checked (a bad one becomes a dead letter),
+ *             room checked, gate on `{topic}`, delayed.accept (durable) →
  *             otherwise gate.inspect (wrap, dead-letter or duplicate) →
  *             journal.record (a client's QoS 1) → idempotency key committed →
  *             Aedes writes the PUBACK (QoS 1) or stores the packet and writes
@@ -20,31 +25,37 @@
  *             published: prefetch / schedule-request commands → groups.route
  *             (durable for QoS 1) → journal.settle.
  * SUBSCRIBE   Aedes checks the filter → authorizeSubscribe (each filter):
+ *             well-formed UTF-8, filter size, subscriptions per client,
  *             access.authorizeSubscribe → `$delayed/` refused (0x80) →
  *             `$share/`: groups.prepare (durable), QoS at most 1 → Aedes
- *             stores the subscription → SUBACK → subscribe: groups.join →
- *             retained messages.
+ *             stores the granted subscriptions only (internals/granted-
+ *             subscriptions.ts; a refused one stored before is removed) →
+ *             SUBACK → subscribe: groups.join → retained messages.
  * DELIVERY    mq.emit (EmitOrder renumbers) → a subscription's deliver0
  *             (steps aside for a higher-QoS overlap) or deliverQoS → Aedes's
- *             dedupe → authorizeForward: live-vs-queue order for persistent
- *             sessions, QoS downgrade to the highest granted, creation
- *             counter restored → Aedes takes a packet id and writes.
- *             Group deliveries bypass this: the group writes to the
- *             Connection, with a packet id from the same counter.
+ *             dedupe → authorizeForward: access.authorizeReceive (withheld if
+ *             refused), live-vs-queue order for persistent sessions, QoS
+ *             downgrade to the highest granted, creation counter restored →
+ *             Aedes takes a packet id and writes. Group deliveries bypass
+ *             this: the group offers a message only to members the access
+ *             policy lets receive it, and writes to the Connection, with a
+ *             packet id from the same counter.
  * PUBACK      persistence.outgoingClearMessageId → groups.ack (a group
  *             delivery) → otherwise the session queue entry goes.
  * UNSUBSCRIBE unsubscribe: groups.leave.   DISCONNECT clientDisconnect: groups.leaveAll.
  *
  * Every hook runs inside the HookGuard: an exception refuses that packet or
  * client (PUBLISH: disconnect; SUBSCRIBE: 0x80; CONNECT: CONNACK 0x03), is
- * logged once and counted, and never reaches the event loop.
+ * logged once and counted, and never reaches the event loop. A connection
+ * Aedes closes for what its client sent is counted and logged once
+ * (`stats().clientErrors`).
  */
-import { Aedes, type AedesPublishPacket, type Client, type Subscription } from 'aedes'
+import { Aedes, type AedesPublishPacket, type Client, type ConnectPacket, type Subscription } from 'aedes'
 import mqemitter from 'mqemitter'
 import type { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import { isShareTopic } from '../../protocol/topics.js'
+import { isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../protocol/topics.js'
 import type { PublishJournal } from '../durability/publish-journal.js'
 import { peerOf } from '../listeners/peer.js'
 import type { LevelPersistence } from '../persistence/level-persistence.js'
@@ -55,9 +66,10 @@ import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import type { LimitCounters } from '../security/limit-counters.js'
 import type { TaskGate } from '../tasks/task-gate.js'
 import type { PublishPacket } from '../types/mqtt.js'
-import { allowAll, BAD_USERNAME_OR_PASSWORD, type AccessPolicy } from './access.js'
+import { allowAll, BAD_USERNAME_OR_PASSWORD, NOT_AUTHORIZED, type AccessPolicy, type Authentication } from './access.js'
 import { ClientLimits, UNLIMITED, type ClientLimitSettings } from './client-limits.js'
 import { HookGuard, type FaultProbe } from './guard.js'
+import { illFormedTopic } from './topic-validity.js'
 import { createAuthorizeForward } from './hooks/authorize-forward.js'
 import { createAuthorizePublish } from './hooks/authorize-publish.js'
 import { createAuthorizeSubscribe } from './hooks/authorize-subscribe.js'
@@ -126,6 +138,10 @@ export class MqttAdapter {
   #rejectStarted!: (err: Error) => void
   #closing: Promise<void> | null = null
   #withheld = 0
+  #clientErrors = 0
+  readonly #erred = new WeakSet<Client>()
+  /** The will topic of each CONNECT, from preConnect to authenticate. */
+  readonly #wills = new WeakMap<Client, string>()
   readonly #errorListeners: Array<(err: Error) => void> = []
 
   constructor (options: MqttAdapterOptions) {
@@ -154,6 +170,11 @@ export class MqttAdapter {
     return this.#guard.errors
   }
 
+  /** Connections closed since start for what their client sent (malformed or refused packets, timeouts). */
+  get clientErrors (): number {
+    return this.#clientErrors
+  }
+
   /** Deliveries the access policy withheld from a subscriber since start. */
   get withheldDeliveries (): number {
     return this.#withheld
@@ -169,7 +190,7 @@ export class MqttAdapter {
       persistence,
       ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
       ...(maxInflightInbound === undefined ? {} : { maxInflightInbound }),
-      preConnect: createPreConnect(this.#clientLimits), // [MQTT-3.1.3-8] and the CONNECT limits, see hooks/pre-connect.ts
+      preConnect: this.#preConnect(), // [MQTT-3.1.3-8] and the CONNECT limits, see hooks/pre-connect.ts
       authenticate: this.#authenticate(),
       authorizePublish: this.#authorizePublish(services),
       authorizeSubscribe: this.#authorizeSubscribe(services),
@@ -187,14 +208,8 @@ export class MqttAdapter {
     await aedes.listen()
     persistence.setAckInterceptor((client, messageId) => this.#puback(services, client, messageId))
     this.#attachLifecycle(aedes, services)
-    aedes.on('clientError', (client, err) => {
-      this.#countAedesLimit(client, err)
-      logger.debug({ clientId: client.id, err: err.message }, 'client error')
-    })
-    aedes.on('connectionError', (client, err) => {
-      this.#countAedesLimit(client, err)
-      logger.debug({ err: err.message }, 'connection error')
-    })
+    aedes.on('clientError', (client, err) => { this.#clientError(client, err) })
+    aedes.on('connectionError', (client, err) => { this.#clientError(client, err) })
     this.#listening = aedes
     this.#resolveStarted(aedes)
   }
@@ -234,20 +249,33 @@ export class MqttAdapter {
     return this.#closing
   }
 
+  /** Also keeps the CONNECT's will topic for {@link #willAllowed}: only preConnect is handed the packet. */
+  #preConnect () {
+    const preConnect = createPreConnect(this.#clientLimits)
+    return (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void => {
+      if (packet.will != null) this.#wills.set(client, packet.will.topic)
+      preConnect(client, packet, done)
+    }
+  }
+
   #authenticate () {
     const guard = this.#guard
     const access = this.#access
     return (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>,
       done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void): void => {
-      guard.async('authenticate', client.id, async () => {
-        const verdict = access.authenticate(clientInfo(client), username, password)
-        return verdict instanceof Promise ? await verdict : verdict
+      guard.async('authenticate', client.id, async (): Promise<boolean | Authentication> => {
+        const pending = access.authenticate(clientInfo(client), username, password)
+        const verdict = pending instanceof Promise ? await pending : pending
+        if (verdict === false || (typeof verdict === 'object' && !verdict.accepted)) return verdict
+        // Before the CONNACK: the will's check and the restored subscriptions' already see it.
+        if (typeof verdict === 'object' && verdict.username !== undefined) setUsername(client, verdict.username)
+        const will = this.#wills.get(client)
+        if (will !== undefined && !await this.#willAllowed(client, will)) return { accepted: false, returnCode: NOT_AUTHORIZED }
+        return verdict
       }, (answer) => {
         if (typeof answer === 'boolean') {
           done(null, answer)
         } else if (answer.accepted) {
-          // Before the CONNACK: the restored subscriptions' checks already see it.
-          if (answer.username !== undefined) setUsername(client, answer.username)
           done(null, true)
         } else {
           done(Object.assign(new Error(answer.returnCode === BAD_USERNAME_OR_PASSWORD ? 'bad user name or password' : 'not authorized'),
@@ -257,6 +285,23 @@ export class MqttAdapter {
         done(Object.assign(new Error('server unavailable'), { returnCode: SERVER_UNAVAILABLE }), false)
       })
     }
+  }
+
+  /**
+   * A will is checked as a PUBLISH of its client would be, at CONNECT, as
+   * Mosquitto does: it may be published long after, by a broker that
+   * restarted and no longer knows who left it (CONNACK 0x05 if refused).
+   */
+  async #willAllowed (client: Client, topic: string): Promise<boolean> {
+    let allowed = illFormedTopic(topic) === null && this.#clientLimits.topicRefusal(client.id, topic) === null &&
+      !topic.startsWith(SYS_PREFIX) && !isShareTopic(topic)
+    if (allowed) {
+      const target = isDelayedTopic(topic) ? parseDelayedTopic(topic, Number.MAX_SAFE_INTEGER).target || topic : topic
+      const verdict = this.#access.authorizePublish(clientInfo(client), target)
+      allowed = typeof verdict === 'boolean' ? verdict : await verdict
+    }
+    if (!allowed) this.#options.logger.info({ clientId: client.id, topic }, 'CONNECT refused: its will may not be published')
+    return allowed
   }
 
   #authorizePublish (services: MqttServices) {
@@ -351,15 +396,33 @@ export class MqttAdapter {
     }
   }
 
-  /** The limits Aedes enforces itself, which it reports only as errors: counted with the rest (`stats().limits`). */
-  #countAedesLimit (client: Client | null, err: Error): void {
-    const limits = this.#options.limits
-    if (limits === undefined) return
+  /**
+   * A connection Aedes closed for what its client sent, or failed to send:
+   * a malformed packet, a refused PUBLISH, a keep-alive or CONNECT timeout.
+   * Counted (`stats().clientErrors`; the limits Aedes enforces itself also
+   * under `stats().limits`) and logged once, as the connection ends with it.
+   * A socket error (a reset, say) is the network's, not the client's.
+   */
+  #clientError (client: Client | null, err: Error & { code?: unknown }): void {
     // A client that never sent CONNECT has no id yet: its address it is.
-    const offender = client?.id ?? (client === null ? undefined : peerOf(client.conn)?.remoteAddress) ?? 'unknown'
-    if (err.message === 'connect did not arrive in time') limits.hit('connectTimeoutMs', offender)
-    else if (err.message.startsWith('maxInflightInbound exceeded')) limits.hit('maxInflightInbound', offender)
-    else if (err.message === 'topic has too many levels') limits.hit('maxTopicLevels', offender)
+    const address = client === null ? undefined : peerOf(client.conn)?.remoteAddress
+    const clientId: unknown = client?.id
+    if (typeof err.code === 'string') {
+      this.#options.logger.debug({ clientId, address, err: err.message }, 'connection error')
+      return
+    }
+    // Aedes may report one bad packet more than once as the connection ends.
+    if (client !== null) {
+      if (this.#erred.has(client)) return
+      this.#erred.add(client)
+    }
+    this.#clientErrors++
+    this.#options.logger.info({ clientId, address, reason: err.message }, 'connection closed for what the client sent')
+    const limits = this.#options.limits
+    const offender = typeof clientId === 'string' ? clientId : address ?? 'unknown'
+    if (err.message === 'connect did not arrive in time') limits?.hit('connectTimeoutMs', offender)
+    else if (err.message.startsWith('maxInflightInbound exceeded')) limits?.hit('maxInflightInbound', offender)
+    else if (err.message === 'topic has too many levels') limits?.hit('maxTopicLevels', offender)
   }
 
   /** A PUBACK (or PUBCOMP): true if a group claims it. A failure disconnects the client, whose groups then take their messages back. */

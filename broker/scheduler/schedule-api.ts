@@ -4,6 +4,7 @@ import { isRequestId, type Reply, type ReplyError } from '../../protocol/request
 import type { ScheduleRequest } from '../../protocol/schedules.js'
 import { isTopicLevel, replyTopic } from '../../protocol/topics.js'
 import type { Scheduler } from './scheduler.js'
+import { parseUntrustedJson } from '../untrusted-json.js'
 
 /**
  * Schedules over MQTT, for the client library (`client.schedules`): a client
@@ -12,13 +13,12 @@ import type { Scheduler } from './scheduler.js'
  * (protocol/request-reply.ts).
  */
 export async function handleScheduleRequest (scheduler: Scheduler, clientId: string, payload: Buffer, logger: Logger): Promise<{ topic: string, reply: Reply } | null> {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(payload.toString('utf8'))
-  } catch {
-    logger.warn({ clientId }, 'schedule request is not JSON; no id to reply to')
+  const json = parseUntrustedJson(payload)
+  if (!json.ok) {
+    logger.warn({ clientId, issue: json.issue }, 'schedule request is not usable JSON; no id to reply to')
     return null
   }
+  const parsed = json.value
   // Valid JSON of another shape (null, a number, an array) is refused like bad JSON.
   const request = (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {}) as Partial<ScheduleRequest> & Record<string, unknown>
   const id = request.id

@@ -73,7 +73,8 @@ export class Authenticator {
     this.#hosts = hosts
     this.#users = users
     this.#dummy = dummy
-    this.#anonymous = settings.allowAnonymous ?? settings.usersFile === undefined
+    // Once anything checks who connects (a users file, client certificates), anonymous is off unless asked for.
+    this.#anonymous = settings.allowAnonymous ?? (settings.usersFile === undefined && settings.certificateIdentity !== true)
   }
 
   /**
@@ -84,9 +85,9 @@ export class Authenticator {
    * error, so {@link announce} says how the broker is open once it listens.
    */
   static async create (settings: AuthSettings, { logger, hosts }: AuthenticatorOptions): Promise<Authenticator> {
-    const { usersFile, allowAnonymous } = settings
+    const { usersFile, allowAnonymous, certificateIdentity } = settings
     const exposed = hosts.filter((host) => !isLoopback(host))
-    if (usersFile === undefined && allowAnonymous !== true && exposed.length > 0) {
+    if (usersFile === undefined && certificateIdentity !== true && allowAnonymous !== true && exposed.length > 0) {
       throw new ConfigError('auth.usersFile', `is required to listen on ${exposed.join(', ')} (beyond loopback); ` +
         'set it, or set auth.allowAnonymous (--allow-anonymous) to let anyone connect')
     }
@@ -101,7 +102,9 @@ export class Authenticator {
   announce (): void {
     const users = this.#users
     if (users === null) {
-      if (this.#anonymous) this.#logger.warn({ hosts: this.#hosts }, 'authentication is off: anyone can connect (set auth.usersFile, docs/security.md)')
+      const certificates = this.#settings.certificateIdentity === true
+      if (this.#anonymous) this.#logger.warn({ hosts: this.#hosts }, certificates ? 'anonymous clients are allowed besides those with a client certificate' : 'authentication is off: anyone can connect (set auth.usersFile, docs/security.md)')
+      else if (certificates) this.#logger.info('only clients with a verified certificate get in (tls.certificateIdentity, no users file)')
       else this.#logger.warn('auth.allowAnonymous is false and there is no users file: every CONNECT is refused')
       return
     }

@@ -1,10 +1,12 @@
 import type { Duplex } from 'node:stream'
 import type { LimitOptions } from '../generated/config-types.js'
-import { peerOf } from '../listeners/peer.js'
 import type { LimitCounters, LimitName } from './limit-counters.js'
 
 /** The connection-level limits of `limits.*` (schemas/broker-config.schema.json); 0 = unbounded for each. */
 export type ConnectionLimitSettings = Required<Pick<LimitOptions, 'maxConnections' | 'maxConnectionsPerAddress' | 'connectsPerSecondPerAddress'>>
+
+/** A raw TCP socket as accepted (a `net.Socket`): its remote address, undefined once it is gone. */
+export type AcceptedSocket = Duplex & { readonly remoteAddress?: string | undefined }
 
 export interface ConnectionLimitStats {
   /** Connections admitted and not yet closed, on all listeners. */
@@ -29,7 +31,9 @@ const REFILL_MS = BURST_FACTOR * 1000
 const CONNECTION = 1000
 
 /**
- * Admits a new connection or closes it before a byte of it is read: at most
+ * Admits a new TCP connection or closes it before a byte of it is read, on
+ * every listener as the raw socket is accepted: before a TLS handshake or an
+ * HTTP upgrade, which cost the broker more than a refusal. At most
  * `maxConnections` open, `maxConnectionsPerAddress` open per remote address,
  * and `connectsPerSecondPerAddress` new ones per second per address (token
  * bucket, bursts of twice that). MQTT 3.1.1 has no CONNACK code for a refusal
@@ -61,21 +65,22 @@ export class ConnectionLimits {
   }
 
   /**
-   * Calls `handle(stream)` if the connection is within every limit, and
-   * counts it open until the stream closes; otherwise destroys the stream
-   * at once and counts the hit.
+   * True if the raw socket just accepted is within every limit: it is then
+   * counted open until it closes (whatever runs over it, TLS, WebSocket or
+   * MQTT, is not counted again). Otherwise destroys it at once, counts the
+   * hit and returns false.
    */
-  admit (stream: Duplex, handle: (stream: Duplex) => void): void {
+  admitSocket (socket: AcceptedSocket): boolean {
     const now = this.#now()
     if (now - this.#sweptAt >= REFILL_MS) this.#sweep(now)
     // Undefined only for a socket already gone: it is closed anyway, and
     // must not share one "unknown" address's limits with others.
-    const address = peerOf(stream)?.remoteAddress
+    const address = socket.remoteAddress
     const refusal = this.#refusal(address, now)
     if (refusal !== null) {
       this.#counters.hit(refusal.limit, address ?? 'unknown', refusal.details)
-      stream.destroy()
-      return
+      socket.destroy()
+      return false
     }
     this.#open++
     const state = address === undefined ? undefined : this.#take(address, now)
@@ -87,10 +92,10 @@ export class ConnectionLimits {
       this.#open--
       if (state !== undefined && address !== undefined) this.#release(address, state)
     }
-    stream.once('close', release)
-    // A stream that closed before it got here emits no more 'close'.
-    if (stream.closed) release()
-    handle(stream)
+    socket.once('close', release)
+    // A socket that closed before it got here emits no more 'close'.
+    if (socket.closed) release()
+    return true
   }
 
   stats (): ConnectionLimitStats {

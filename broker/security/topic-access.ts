@@ -48,6 +48,7 @@ export class TopicAccess {
   readonly #admins: ReadonlySet<string>
   #acl: AclRules | null
   readonly #stats: Omit<AccessStats, 'receiveDenied'> = { publishDenied: 0, subscribeDenied: 0 }
+  readonly #logged = new Set<string>()
 
   private constructor (settings: TopicAccessSettings, logger: Logger, acl: AclRules | null) {
     this.#settings = settings
@@ -152,7 +153,13 @@ export class TopicAccess {
 
   #denied (counter: 'publishDenied' | 'subscribeDenied', client: ClientInfo, topic: string): void {
     this.#stats[counter]++
-    this.#logger.info({ clientId: client.id, username: client.username, topic, operation: counter.replace('Denied', '') }, 'not authorized')
+    // Logged once per client and operation: a device retrying a refused
+    // publish in a loop is one line, and still counted every time.
+    const key = `${counter}\u0000${client.id}`
+    if (this.#logged.has(key)) return
+    if (this.#logged.size >= 10_000) this.#logged.clear()
+    this.#logged.add(key)
+    this.#logger.info({ clientId: client.id, username: client.username, topic, operation: counter.replace('Denied', '') }, 'not authorized (logged once per client and operation; counted in stats().access)')
   }
 }
 

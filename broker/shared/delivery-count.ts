@@ -1,3 +1,5 @@
+import { parseUntrustedJson } from '../untrusted-json.js'
+
 /**
  * MQTT 3.1.1 has no message properties, so the delivery count reaches workers
  * inside task envelopes (JSON objects with string `id` and `type`, see
@@ -7,12 +9,11 @@
  */
 export function annotateDeliveries (payload: Buffer, deliveries: number): Buffer {
   if (payload.length < 2 || payload[0] !== 0x7b /* { */) return payload
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(payload.toString('utf8'))
-  } catch {
-    return payload
-  }
+  // Any message on a shared filter comes here: one a device made too deep to
+  // stringify again, or otherwise odd, goes out untouched.
+  const json = parseUntrustedJson(payload)
+  if (!json.ok) return payload
+  const parsed = json.value
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return payload
   const envelope = parsed as Record<string, unknown>
   if (typeof envelope['id'] !== 'string' || typeof envelope['type'] !== 'string') return payload

@@ -6,6 +6,7 @@ import { resolveGroupOptions, type SharedSubscriptionOptions } from './group-opt
 import type { GroupStore } from './group-store.js'
 import { isShareTopic, parseShareTopic, PREFETCH_TOPIC, topicMatches, type ShareTopic } from '../../protocol/topics.js'
 import { SharedGroup, type GroupStats } from './shared-group.js'
+import { parseUntrustedJson } from '../untrusted-json.js'
 
 
 const SWEEP_INTERVAL_MS = 1000
@@ -134,13 +135,12 @@ export class SharedSubscriptions {
 
   /** Handles a member's `{"prefetch": n, "group"?: name}` on {@link PREFETCH_TOPIC}. */
   setPrefetch (client: Connection, payload: Buffer): void {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(payload.toString('utf8'))
-    } catch {
-      this.#logger.warn({ clientId: client.id }, `ignored ${PREFETCH_TOPIC}: not JSON`)
+    const json = parseUntrustedJson(payload)
+    if (!json.ok) {
+      this.#logger.warn({ clientId: client.id, issue: json.issue }, `ignored ${PREFETCH_TOPIC}: not usable JSON`)
       return
     }
+    const parsed = json.value
     // Valid JSON of another shape (null, 5, [], "x") is not a request either.
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       this.#logger.warn({ clientId: client.id }, `ignored ${PREFETCH_TOPIC}: not a JSON object`)

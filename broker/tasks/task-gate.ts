@@ -7,7 +7,8 @@ import { DEAD_LETTER_PREFIX, deadLetterTopic, DUPLICATES_PREFIX, isTopicLevel, p
 import { configDefaults } from '../generated/config-types.js'
 import type { GateDeadLetterReason } from '../../protocol/messages.js'
 import type { LimitCounters } from '../security/limit-counters.js'
-import { deadLetterRecord, decodeUtf8 } from './dead-letter.js'
+import { parseUntrustedJson } from '../untrusted-json.js'
+import { deadLetterRecord } from './dead-letter.js'
 import { IdempotencyKeys, type IdempotencyStore } from './idempotency-keys.js'
 
 export interface TaskGateOptions {
@@ -176,15 +177,11 @@ export class TaskGate {
     }
     const limit = this.#schemas.maxPayloadBytes + ENVELOPE_ALLOWANCE
     if (raw.length > limit) {
-      this.#limits?.hit('maxPayloadBytes', clientId ?? 'broker', { type, bytes: raw.length, max: limit })
       return this.#deadLetter(packet, 'validation', type, clientId, raw,
         [{ path: '', message: `must be at most ${limit} bytes, got ${raw.length}`, keyword: 'maxBytes' }])
     }
-    const parsed = parseJson(raw, this.#options.maxJsonDepth)
-    if (!parsed.ok) {
-      if (parsed.issue.keyword === 'maxDepth') this.#limits?.hit('maxJsonDepth', clientId ?? 'broker', { type, max: this.#options.maxJsonDepth })
-      return this.#deadLetter(packet, 'validation', type, clientId, raw, [parsed.issue])
-    }
+    const parsed = parseUntrustedJson(raw, this.#options.maxJsonDepth)
+    if (!parsed.ok) return this.#deadLetter(packet, 'validation', type, clientId, raw, [parsed.issue])
 
     if (isEnvelope(parsed.value, type)) {
       const issues = [
@@ -250,6 +247,10 @@ export class TaskGate {
   }
 
   #deadLetter (packet: GatePacket, reason: GateDeadLetterReason, type: string, clientId: string | null, raw: Buffer, issues: ValidationIssue[]): GateDecision {
+    // The size and depth bounds are limits too (`stats().limits`), wherever they were found.
+    const offender = clientId ?? 'broker'
+    if (issues.some((i) => i.keyword === 'maxBytes')) this.#limits?.hit('maxPayloadBytes', offender, { type, bytes: raw.length })
+    if (issues.some((i) => i.keyword === 'maxDepth')) this.#limits?.hit('maxJsonDepth', offender, { type, max: this.#options.maxJsonDepth })
     const record = deadLetterRecord(reason, type, packet.topic, clientId, issues, raw)
     packet.topic = deadLetterTopic(type, this.#options.deadLetterPrefix)
     packet.payload = Buffer.from(JSON.stringify(record))
@@ -260,8 +261,6 @@ export class TaskGate {
     return { action: 'dead-lettered', issues }
   }
 }
-
-type Parsed = { ok: true, value: unknown } | { ok: false, issue: ValidationIssue }
 
 /**
  * A client's envelope must not speak for another client (docs/security.md):
@@ -284,45 +283,6 @@ function impersonationIssue (envelope: TaskEnvelope, clientId: string | null): V
     return { path: '/replyTo', message: `must be under ${RESULTS_PREFIX}${owner}/, the producer's own result topics, and the producer one topic level`, keyword: 'replyTo' }
   }
   return null
-}
-
-/*
- * The deepest nesting of arrays and objects a submission may have
- * (`tasks.maxJsonDepth`) is checked before parsing: every walk of the parsed
- * value (ajv, JSON.stringify) recurses per level, and a few KB of `[[[[...`
- * overflows the stack (RangeError) inside authorizePublish.
- */
-function parseJson (raw: Buffer, maxDepth: number): Parsed {
-  const text = decodeUtf8(raw)
-  if (text === null) return { ok: false, issue: { path: '', message: 'must be UTF-8 JSON', keyword: 'json' } }
-  if (nestingExceeds(text, maxDepth)) {
-    return { ok: false, issue: { path: '', message: `must nest arrays and objects at most ${maxDepth} levels deep`, keyword: 'maxDepth' } }
-  }
-  try {
-    return { ok: true, value: JSON.parse(text) as unknown }
-  } catch (err) {
-    return { ok: false, issue: { path: '', message: `must be JSON: ${(err as Error).message}`, keyword: 'json' } }
-  }
-}
-
-/** Whether `text` opens more than `max` arrays/objects inside one another (brackets in strings do not count). One pass, no recursion. */
-function nestingExceeds (text: string, max: number): boolean {
-  let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 0x5c) i++ // backslash: skip the escaped character
-      else if (c === 0x22) inString = false
-    } else if (c === 0x22) {
-      inString = true
-    } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true
-    } else if (c === 0x5d || c === 0x7d) {
-      depth--
-    }
-  }
-  return false
 }
 
 /** A full envelope (from the client library or a retry), as opposed to a bare payload. */

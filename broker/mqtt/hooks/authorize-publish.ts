@@ -7,6 +7,7 @@ import { deadLetterRecord } from '../../tasks/dead-letter.js'
 import type { GateDecision, TaskGate } from '../../tasks/task-gate.js'
 import type { AccessPolicy } from '../access.js'
 import type { ClientLimits } from '../client-limits.js'
+import { illFormedTopic } from '../topic-validity.js'
 import { clientInfo, toBuffer } from './util.js'
 
 const DELAYED_CARRIER = Symbol('fleetq.delayedCarrier')
@@ -110,6 +111,8 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
       parts.limits.publish(client)
       const limit = parts.limits.topicRefusal(client.id, packet.topic)
       if (limit !== null) return new Error(`topic over limits.${limit}`)
+      const illFormed = illFormedTopic(packet.topic)
+      if (illFormed !== null) return new Error(illFormed)
     }
     if (isDelayedTopic(packet.topic)) return authorizeDelayed(client, packet)
     const denied = accessError(client, packet.topic)
@@ -121,6 +124,10 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
   async function authorizeDelayed (client: Client | null, packet: PublishPacket): Promise<Error | null> {
     const parsed = parseDelayedTopic(packet.topic, parts.maxDelaySeconds)
     if (!parsed.ok) {
+      // Even a refused delay becomes a record only for a client that may
+      // publish where it meant to (or, with no usable target, to the topic it used).
+      const denied = await accessError(client, parsed.target === '' || parsed.reason === 'target-invalid' ? packet.topic : parsed.target)
+      if (denied !== null) return denied
       refuseDelayed(packet, client, parsed.reason, parsed.message)
     } else if (!delayed.hasRoom()) {
       refuseDelayed(packet, client, 'too-many-pending', 'too many delayed messages are waiting (delayed.maxPending)')

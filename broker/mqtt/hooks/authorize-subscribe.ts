@@ -4,6 +4,7 @@ import { isDelayedTopic, isShareTopic, parseShareTopic } from '../../../protocol
 import type { SharedSubscriptions } from '../../shared/shared-subscriptions.js'
 import type { AccessPolicy } from '../access.js'
 import type { ClientLimits } from '../client-limits.js'
+import { illFormedTopic } from '../topic-validity.js'
 import { clientInfo } from './util.js'
 
 export interface AuthorizeSubscribeParts {
@@ -31,6 +32,7 @@ export function createAuthorizeSubscribe ({ access, groups, limits, logger, deci
   }
 
   async function grant (client: Client, sub: Subscription): Promise<Subscription | null> {
+    if (illFormedTopic(sub.topic) !== null) return null
     if (limits.topicRefusal(client.id, sub.topic) !== null || limits.subscriptionRefused(client, sub.topic)) return null
     const verdict = access.authorizeSubscribe(clientInfo(client), sub.topic)
     if (!(typeof verdict === 'boolean' ? verdict : await verdict)) return null
