@@ -130,6 +130,8 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
       if (denied !== null) return denied
       refuseDelayed(packet, client, parsed.reason, parsed.message)
     } else if (!delayed.hasRoom()) {
+      const denied = await accessError(client, parsed.target)
+      if (denied !== null) return denied
       refuseDelayed(packet, client, 'too-many-pending', 'too many delayed messages are waiting (delayed.maxPending)')
     } else {
       const denied = await accessError(client, parsed.target)
