@@ -51,6 +51,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'tls.requireCertificate', flag: '--require-certificate', arg: '[bool]', env: 'FLEETQ_REQUIRE_CERTIFICATE', help: 'refuse TLS and WSS clients without a certificate signed by --tls-ca' },
   { key: 'ws.port', flag: '--ws-port', arg: '<port>', env: 'FLEETQ_WS_PORT', help: 'port for MQTT over WebSocket, path /mqtt (off unless set)' },
   { key: 'wss.port', flag: '--wss-port', arg: '<port>', env: 'FLEETQ_WSS_PORT', help: 'port for MQTT over secure WebSocket, path /mqtt (off unless set)' },
+  { key: 'http.port', flag: '--http-port', arg: '<port>', env: 'FLEETQ_HTTP_PORT', help: 'port for /healthz, /readyz and /metrics (off unless set)' },
+  { key: 'http.host', flag: '--http-host', arg: '<host>', env: 'FLEETQ_HTTP_HOST', help: 'address of the HTTP listener' },
   { key: 'dataDir', flag: '--data-dir', short: '-d', arg: '<dir>', env: 'FLEETQ_DATA_DIR', help: 'LevelDB data directory' },
   { key: 'persistence', flag: '--persistence', arg: '<kind>', env: 'FLEETQ_PERSISTENCE', help: 'level or memory' },
   { key: 'auth.usersFile', flag: '--users-file', arg: '<file>', env: 'FLEETQ_USERS_FILE', help: 'users file of fleetq passwd; anonymous clients are then refused' },

@@ -5,8 +5,10 @@ import { DEAD_LETTER_GROUP, DEAD_LETTER_PREFIX, shareFilter, taskTopic } from '.
 import { Broker, type BrokerInternals } from './broker.js'
 import { Closers } from './closers.js'
 import { PublishJournal } from './durability/publish-journal.js'
-import { configuredListeners, openExtraListeners, prepareTls } from './listeners/index.js'
+import { configuredListeners, openExtraListeners, prepareTls, type ListenerInfo } from './listeners/index.js'
+import { listenHttp } from './listeners/http.js'
 import { listenTcp } from './listeners/tcp.js'
+import { createMetrics } from './observability/metrics.js'
 import { createLogger } from './logger.js'
 import { MqttAdapter } from './mqtt/index.js'
 import { resolveBrokerOptions, type BrokerOptions } from './options.js'
@@ -106,8 +108,16 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     closers.add('intake', 'listener', () => { void listener.close() })
     closers.add('connections', 'listener', () => listener.close())
     const extra = await openExtraListeners(resolved, tlsMaterial, handle, intake, closers, logger)
-    const listeners = [{ kind: 'mqtt' as const, host: listener.address.address, port: listener.address.port }, ...extra]
+    const listeners: ListenerInfo[] = [{ kind: 'mqtt' as const, host: listener.address.address, port: listener.address.port }, ...extra]
     const broker = new Broker({ mqtt, listener, listeners, persistence, shared, tasks, delayed, scheduler, auth, topicAccess, limits, logger, closers })
+    if (resolved.http.port !== undefined) {
+      // Ready from here until close() begins (docs/operations.md).
+      let ready = true
+      closers.add('intake', 'readiness', () => { ready = false })
+      const http = await listenHttp({ metrics: createMetrics(() => broker.stats()), ready: () => ready }, resolved.http.port, resolved.http.host ?? '127.0.0.1')
+      closers.add('connections', 'http listener', () => http.close())
+      listeners.push({ kind: 'http', host: http.address.address, port: http.address.port })
+    }
     auth.announce()
     topicAccess.announce()
     logger.info({

@@ -119,6 +119,7 @@ function reach (b: TestBroker, kind: ListenerKind, withCertificate = false): { u
     case 'mqtts': return { url: `mqtts://localhost:${port}`, options: { ca: pem.ca, rejectUnauthorized: true, ...identity } }
     case 'ws': return { url: `ws://127.0.0.1:${port}/mqtt`, options: {} }
     case 'wss': return { url: `wss://localhost:${port}/mqtt`, options: { ca: pem.ca, rejectUnauthorized: true, ...identity } }
+    case 'http': throw new Error('the HTTP listener does not speak MQTT')
   }
 }
 

@@ -56,6 +56,7 @@ export interface BrokerConfig {
   tls?: TlsOptions
   ws?: WsOptions
   wss?: WssOptions
+  http?: HttpOptions
   /**
    * Most messages queued for one persistent-session client; at the bound new messages for it are dropped and counted (docs/durability.md). 0 = unbounded.
    *
@@ -161,6 +162,21 @@ export interface WssOptions {
   port?: number
   /**
    * Address of the secure WebSocket listener; unset, the top-level `host`.
+   */
+  host?: string
+}
+/**
+ * The operations listener: `/healthz`, `/readyz` and Prometheus `/metrics` over HTTP (docs/operations.md). Off unless `port` is set. Read-only; bind it to loopback or a private network.
+ */
+export interface HttpOptions {
+  /**
+   * TCP port of the HTTP listener; 0 picks a free one (see `Broker.endpoints`). Unset: no HTTP listener.
+   */
+  port?: number
+  /**
+   * Address of the HTTP listener.
+   *
+   * @defaultValue "127.0.0.1"
    */
   host?: string
 }
@@ -456,6 +472,9 @@ export const configDefaults = Object.freeze({
   }),
   ws: Object.freeze({}),
   wss: Object.freeze({}),
+  http: Object.freeze({
+    host: '127.0.0.1'
+  }),
   maxQueuedPerClient: 100000,
   limits: Object.freeze({
     maxPacketBytes: 1048576,

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 
-export type ListenerKind = 'mqtt' | 'mqtts' | 'ws' | 'wss'
+export type ListenerKind = 'mqtt' | 'mqtts' | 'ws' | 'wss' | 'http'
 
 /**
  * What a listener knows about a connection that MQTT does not carry: the
