@@ -4,7 +4,7 @@ import type { ScheduleInfo, ScheduleInput } from '../protocol/schedules.js'
 import type { Closers } from './closers.js'
 import type { ListenerInfo } from './listeners/index.js'
 import type { TcpListener } from './listeners/tcp.js'
-import type { AccessPolicy, Aedes, AedesPublishPacket, FaultProbe, MqttAdapter } from './mqtt/index.js'
+import type { AccessPolicy, Aedes, AedesPublishPacket, FaultProbe, MqttAdapter, Traffic } from './mqtt/index.js'
 import type { LevelPersistence } from './persistence/level-persistence.js'
 import type { DelayedMessages, DelayedStats } from './scheduler/delayed-messages.js'
 import type { Scheduler, SchedulerStats } from './scheduler/scheduler.js'
@@ -48,6 +48,8 @@ export interface BrokerStats {
    * timeouts (each logged once, docs/security.md#hostile-input).
    */
   clientErrors: number
+  /** PUBLISH packets and payload bytes from and to clients since start (group deliveries included). */
+  traffic: Traffic
   /** CONNECTs accepted and refused by authentication since start (docs/security.md). */
   auth: AuthStats
   /** Publishes, subscriptions and deliveries refused by the ACLs since start (docs/security.md). */
@@ -163,6 +165,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       scheduler: scheduler.stats(),
       hookErrors: mqtt.hookErrors,
       clientErrors: mqtt.clientErrors,
+      traffic: mqtt.traffic,
       auth: this.#parts.auth.stats(),
       access: { ...this.#parts.topicAccess.stats(), receiveDenied: mqtt.withheldDeliveries },
       limits: this.#parts.limits.stats()

@@ -9,6 +9,8 @@ import { configuredListeners, openExtraListeners, prepareTls, type ListenerInfo 
 import { listenHttp } from './listeners/http.js'
 import { listenTcp } from './listeners/tcp.js'
 import { createMetrics } from './observability/metrics.js'
+import { SysTopics } from './observability/sys-topics.js'
+import { FLEETQ_VERSION } from './version.js'
 import { createLogger } from './logger.js'
 import { MqttAdapter } from './mqtt/index.js'
 import { resolveBrokerOptions, type BrokerOptions } from './options.js'
@@ -110,6 +112,14 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     const extra = await openExtraListeners(resolved, tlsMaterial, handle, intake, closers, logger)
     const listeners: ListenerInfo[] = [{ kind: 'mqtt' as const, host: listener.address.address, port: listener.address.port }, ...extra]
     const broker = new Broker({ mqtt, listener, listeners, persistence, shared, tasks, delayed, scheduler, auth, topicAccess, limits, logger, closers })
+    if (resolved.sysIntervalSeconds > 0) {
+      const sys = new SysTopics({
+        publish: (topic, payload) => mqtt.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }),
+        stats: () => broker.stats(), version: FLEETQ_VERSION, intervalMs: resolved.sysIntervalSeconds * 1000, logger
+      })
+      closers.add('timers', '$SYS topics', () => sys.close())
+      sys.start()
+    }
     if (resolved.http.port !== undefined) {
       // Ready from here until close() begins (docs/operations.md).
       let ready = true

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Clients, waitForMessages } from './helpers/mqtt-helpers.js'
+import { Clients, waitForMessages, waitUntil } from './helpers/mqtt-helpers.js'
 import { startBroker, type TestBroker } from './helpers/start-broker.js'
 
 /*
@@ -97,5 +97,29 @@ describe('operations listener', () => {
     // The valid task waits in its type's default group for a worker.
     expect(value(after.samples, 'fleetq_shared_group_depth', { group: 'thumbnail' })).toBe(1)
     expect(value(after.samples, 'fleetq_limit_hits_total', { limit: 'maxPacketBytes' })).toBe(0)
+  })
+})
+
+describe('$SYS/broker/ topics, in Mosquitto\'s layout', () => {
+  it('publishes version, uptime, clients and PUBLISH traffic, retained, every sysIntervalSeconds', async () => {
+    const b = await startBroker({ sysIntervalSeconds: 1 })
+    brokers.push(b)
+    const pub = await clients.connect(b.url)
+    await pub.client.publishAsync('plain/topic', 'hello', { qos: 1 })
+    // A late subscriber gets the retained values at once, then fresh ones each interval.
+    const sys = await clients.connect(b.url)
+    await sys.client.subscribeAsync('$SYS/broker/#', { qos: 0 })
+    const latest = (topic: string): string | undefined => sys.messages.filter((m) => m.topic === `$SYS/broker/${topic}`).at(-1)?.payload
+    // A round is published topic by topic: wait for the values to reach what was sent.
+    await waitUntil(() => Number(latest('clients/connected')) === 2 && Number(latest('publish/bytes/received')) >= 5, 'the $SYS values to show both clients and the publish')
+    expect(latest('version')).toMatch(/^fleetq version \d+\.\d+\.\d+/)
+    expect(latest('uptime')).toMatch(/^\d+ seconds$/)
+    expect(Number(latest('publish/messages/received'))).toBeGreaterThanOrEqual(1)
+    // `#` does not reach `$SYS/` [MQTT-4.7.2-1].
+    const plain = await clients.connect(b.url)
+    await plain.client.subscribeAsync('#', { qos: 0 })
+    await pub.client.publishAsync('plain/marker', 'm', { qos: 1 })
+    await waitForMessages(plain.messages, 1, 'the marker')
+    expect(plain.messages.filter((m) => m.topic.startsWith('$SYS/'))).toEqual([])
   })
 })

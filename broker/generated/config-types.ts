@@ -58,6 +58,12 @@ export interface BrokerConfig {
   wss?: WssOptions
   http?: HttpOptions
   /**
+   * Seconds between publishes of the broker's statistics to `$SYS/broker/...` (Mosquitto's `sys_interval` and layout, docs/operations.md), retained. 0 = not published.
+   *
+   * @defaultValue 10
+   */
+  sysIntervalSeconds?: number
+  /**
    * Most messages queued for one persistent-session client; at the bound new messages for it are dropped and counted (docs/durability.md). 0 = unbounded.
    *
    * @defaultValue 100000
@@ -475,6 +481,7 @@ export const configDefaults = Object.freeze({
   http: Object.freeze({
     host: '127.0.0.1'
   }),
+  sysIntervalSeconds: 10,
   maxQueuedPerClient: 100000,
   limits: Object.freeze({
     maxPacketBytes: 1048576,

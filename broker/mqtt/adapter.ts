@@ -119,6 +119,19 @@ export interface MqttServices {
 
 type Callback = (error?: Error | null) => void
 
+/** PUBLISH traffic since start (`stats().traffic`; Mosquitto's `$SYS/broker/messages/...` and `bytes/...`). */
+export interface Traffic {
+  messagesReceived: number
+  messagesSent: number
+  /** Payload bytes, as Mosquitto counts them. */
+  bytesReceived: number
+  bytesSent: number
+}
+
+function payloadBytes (payload: string | Buffer): number {
+  return typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+}
+
 /** Aedes's CONNACK return code 3, server unavailable (MQTT 3.1.1 §3.2.2.3): a failed authenticate is our fault, not the client's. */
 const SERVER_UNAVAILABLE = 3
 
@@ -138,6 +151,8 @@ export class MqttAdapter {
   #rejectStarted!: (err: Error) => void
   #closing: Promise<void> | null = null
   #withheld = 0
+  /** PUBLISH packets from clients, and to them (group deliveries included), since start. */
+  readonly #traffic: Traffic = { messagesReceived: 0, messagesSent: 0, bytesReceived: 0, bytesSent: 0 }
   #clientErrors = 0
   readonly #erred = new WeakSet<Client>()
   /** The will topic of each CONNECT, from preConnect to authenticate. */
@@ -150,7 +165,11 @@ export class MqttAdapter {
     this.#guard = new HookGuard(options.logger, options.faults)
     this.#clientLimits = new ClientLimits(options.clientLimits ?? UNLIMITED, options.limits)
     const access = this.#access
-    this.#connections = new Connections((client, topic) => access.authorizeReceive(clientInfo(client), topic))
+    const traffic = this.#traffic
+    this.#connections = new Connections((client, topic) => access.authorizeReceive(clientInfo(client), topic), (bytes) => {
+      traffic.messagesSent++
+      traffic.bytesSent += bytes
+    })
     this.#emitOrder = new EmitOrder(options.id)
     this.#started = new Promise<Aedes>((resolve, reject) => {
       this.#resolveStarted = resolve
@@ -173,6 +192,11 @@ export class MqttAdapter {
   /** Connections closed since start for what their client sent (malformed or refused packets, timeouts). */
   get clientErrors (): number {
     return this.#clientErrors
+  }
+
+  /** PUBLISH packets and payload bytes received from and sent to clients since start. */
+  get traffic (): Readonly<Traffic> {
+    return { ...this.#traffic }
   }
 
   /** Deliveries the access policy withheld from a subscriber since start. */
@@ -316,7 +340,12 @@ export class MqttAdapter {
     })
     // A refused or failed publish: Aedes ends the connection, as MQTT 3.1.1
     // has no negative PUBACK; nothing was acknowledged.
+    const traffic = this.#traffic
     return (client: Client | null, packet: Parameters<typeof authorize>[1], callback: Callback): void => {
+      if (client !== null) {
+        traffic.messagesReceived++
+        traffic.bytesReceived += payloadBytes(packet.payload)
+      }
       guard.callback('authorizePublish', client?.id ?? null, authorize, client, packet, callback)
     }
   }
@@ -360,11 +389,17 @@ export class MqttAdapter {
       this.#withheld++
       return false
     })
+    const traffic = this.#traffic
     return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
       // Guarded inline, not through guard.sync: this runs for every delivery.
       try {
         guard.probe('authorizeForward', client.id)
-        return forward(client, packet)
+        const forwarded = forward(client, packet)
+        if (forwarded !== null) {
+          traffic.messagesSent++
+          traffic.bytesSent += payloadBytes(forwarded.payload)
+        }
+        return forwarded
       } catch (err) {
         guard.failed('authorizeForward', client.id, err)
         // Nothing more reaches this client; its session keeps the message.

@@ -4,4 +4,4 @@
 export type { Aedes, PublishPacket as AedesPublishPacket } from 'aedes'
 export { allowAll, type AccessPolicy, type Verdict } from './access.js'
 export type { FaultProbe, HookName } from './guard.js'
-export { MqttAdapter, type MqttAdapterOptions, type MqttServices } from './adapter.js'
+export { MqttAdapter, type MqttAdapterOptions, type MqttServices, type Traffic } from './adapter.js'

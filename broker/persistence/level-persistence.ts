@@ -181,7 +181,12 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       for (const pattern of patterns) {
         const matcher = new QlobberTrue(QLOBBER_OPTIONS)
         matcher.add(pattern)
+        // A filter starting with a wildcard does not match topics starting
+        // with `$` [MQTT-4.7.2-1]: Aedes sends retained messages straight from
+        // this stream, past the check its live deliveries get.
+        const skipDollar = pattern.startsWith('#') || pattern.startsWith('+')
         for (const packet of retained) {
+          if (skipDollar && packet.topic.startsWith('$')) continue
           if (matcher.test(packet.topic)) yield packet
         }
       }

@@ -6,10 +6,12 @@ import { isWritable, nextMessageId, writePublish } from './packet-ids.js'
 class AedesConnection implements Connection {
   readonly #client: Client
   readonly #mayReceive: ReceiveCheck
+  readonly #sent: (bytes: number) => void
 
-  constructor (client: Client, mayReceive: ReceiveCheck) {
+  constructor (client: Client, mayReceive: ReceiveCheck, sent: (bytes: number) => void) {
     this.#client = client
     this.#mayReceive = mayReceive
+    this.#sent = sent
   }
 
   get id (): string {
@@ -25,7 +27,9 @@ class AedesConnection implements Connection {
   }
 
   writePublish (packet: OutgoingPublish): boolean {
-    return writePublish(this.#client, packet)
+    const written = writePublish(this.#client, packet)
+    if (written) this.#sent(packet.payload.length)
+    return written
   }
 
   mayReceive (topic: string): boolean {
@@ -43,15 +47,18 @@ export type ReceiveCheck = (client: Client, topic: string) => boolean
 export class Connections {
   readonly #byClient = new WeakMap<object, Connection>()
   readonly #mayReceive: ReceiveCheck
+  readonly #sent: (bytes: number) => void
 
-  constructor (mayReceive: ReceiveCheck) {
+  /** `sent` hears of each PUBLISH a service writes, for the traffic counters. */
+  constructor (mayReceive: ReceiveCheck, sent: (bytes: number) => void = () => undefined) {
     this.#mayReceive = mayReceive
+    this.#sent = sent
   }
 
   of (client: Client): Connection {
     let connection = this.#byClient.get(client)
     if (connection === undefined) {
-      connection = new AedesConnection(client, this.#mayReceive)
+      connection = new AedesConnection(client, this.#mayReceive, this.#sent)
       this.#byClient.set(client, connection)
     }
     return connection
