@@ -132,7 +132,7 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     topicAccess.announce()
     logger.info({
       url: broker.url, persistence: resolved.persistence, dataDir: resolved.persistence === 'level' ? resolved.dataDir : undefined,
-      ...(extra.length > 0 ? { listeners: extra } : {})
+      ...(listeners.length > 1 ? { listeners: listeners.slice(1) } : {})
     }, 'broker listening')
     return broker
   } catch (err) {
