@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { FirstSightings } from './first-sightings.js'
 
 /**
  * Every limit of `limits.*` (and the task gate's JSON limits) by the name it
@@ -28,9 +29,6 @@ export type LimitName = typeof LIMIT_NAMES[number]
 /** How many times each limit was hit since start. */
 export type LimitStats = Record<LimitName, number>
 
-/** Offenders remembered per limit for "log once"; past this the set starts again, so a flood from many addresses cannot grow it. */
-const REMEMBERED_OFFENDERS = 10_000
-
 /**
  * Counts each limit hit, and logs the first hit of each limit by each
  * offender (a client id or an address): a device stuck in a loop of
@@ -39,7 +37,7 @@ const REMEMBERED_OFFENDERS = 10_000
 export class LimitCounters {
   readonly #logger: Logger
   readonly #counts: LimitStats
-  readonly #logged = new Map<LimitName, Set<string>>()
+  readonly #logged = new FirstSightings()
 
   constructor (logger: Logger) {
     this.#logger = logger
@@ -52,14 +50,7 @@ export class LimitCounters {
    */
   hit (limit: LimitName, offender: string, details: Record<string, unknown> = {}): void {
     this.#counts[limit]++
-    let seen = this.#logged.get(limit)
-    if (seen === undefined) {
-      seen = new Set()
-      this.#logged.set(limit, seen)
-    }
-    if (seen.has(offender)) return
-    if (seen.size >= REMEMBERED_OFFENDERS) seen.clear()
-    seen.add(offender)
+    if (!this.#logged.first(`${limit}\u0000${offender}`)) return
     this.#logger.warn({ limit, offender, ...details }, 'limit reached (logged once per offender; counted in stats().limits)')
   }
 

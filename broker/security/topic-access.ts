@@ -4,6 +4,7 @@ import { isShareTopic, parseShareTopic, PREFETCH_TOPIC, REPLIES_PREFIX, RESULTS_
 import type { ClientInfo } from '../types/mqtt.js'
 import type { AclRules } from './acl.js'
 import { AclFileError, loadAcl } from './acl-file.js'
+import { FirstSightings } from './first-sightings.js'
 
 /** Topics only the admin role may use once the broker is secured, whatever the ACL file says. */
 export const ADMIN_PREFIX = '$fleetq/admin/'
@@ -48,7 +49,7 @@ export class TopicAccess {
   readonly #admins: ReadonlySet<string>
   #acl: AclRules | null
   readonly #stats: Omit<AccessStats, 'receiveDenied'> = { publishDenied: 0, subscribeDenied: 0 }
-  readonly #logged = new Set<string>()
+  readonly #logged = new FirstSightings()
 
   private constructor (settings: TopicAccessSettings, logger: Logger, acl: AclRules | null) {
     this.#settings = settings
@@ -155,10 +156,7 @@ export class TopicAccess {
     this.#stats[counter]++
     // Logged once per client and operation: a device retrying a refused
     // publish in a loop is one line, and still counted every time.
-    const key = `${counter}\u0000${client.id}`
-    if (this.#logged.has(key)) return
-    if (this.#logged.size >= 10_000) this.#logged.clear()
-    this.#logged.add(key)
+    if (!this.#logged.first(`${counter}\u0000${client.id}`)) return
     this.#logger.info({ clientId: client.id, username: client.username, topic, operation: counter.replace('Denied', '') }, 'not authorized (logged once per client and operation; counted in stats().access)')
   }
 }
