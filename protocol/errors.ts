@@ -21,6 +21,15 @@ export const ErrorCodes = {
   TIMEZONE_INVALID: 'FLEETQ_TIMEZONE_INVALID',
   SCHEDULE_INVALID: 'FLEETQ_SCHEDULE_INVALID',
   SCHEDULE_NOT_FOUND: 'FLEETQ_SCHEDULE_NOT_FOUND',
+  // admin API (HTTP, docs/operations.md)
+  REQUEST_INVALID: 'FLEETQ_REQUEST_INVALID',
+  UNAUTHENTICATED: 'FLEETQ_UNAUTHENTICATED',
+  FORBIDDEN: 'FLEETQ_FORBIDDEN',
+  NOT_FOUND: 'FLEETQ_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'FLEETQ_METHOD_NOT_ALLOWED',
+  CLIENT_NOT_FOUND: 'FLEETQ_CLIENT_NOT_FOUND',
+  DEAD_LETTER_NOT_FOUND: 'FLEETQ_DEAD_LETTER_NOT_FOUND',
+  RETAINED_NOT_FOUND: 'FLEETQ_RETAINED_NOT_FOUND',
   // tasks and schemas
   PAYLOAD_INVALID: 'FLEETQ_PAYLOAD_INVALID',
   UNKNOWN_TASK_TYPE: 'FLEETQ_UNKNOWN_TASK_TYPE',
@@ -122,6 +131,33 @@ export class ScheduleError extends FleetqError<ScheduleErrorCode> {
   constructor (code: ScheduleErrorCode, message: string, options?: { cause?: unknown, schedule?: string, issues?: ValidationIssue[] }) {
     super(code, message, options)
     this.schedule = options?.schedule
+    this.issues = options?.issues ?? []
+  }
+}
+
+export type AdminErrorCode =
+  | typeof ErrorCodes.REQUEST_INVALID
+  | typeof ErrorCodes.UNAUTHENTICATED
+  | typeof ErrorCodes.FORBIDDEN
+  | typeof ErrorCodes.NOT_FOUND
+  | typeof ErrorCodes.METHOD_NOT_ALLOWED
+  | typeof ErrorCodes.CLIENT_NOT_FOUND
+  | typeof ErrorCodes.DEAD_LETTER_NOT_FOUND
+  | typeof ErrorCodes.RETAINED_NOT_FOUND
+  | typeof ErrorCodes.GROUP_NOT_FOUND
+
+/**
+ * An admin operation was refused: bad input (`issues` lists each failing
+ * path), no or wrong credentials, a role that may not do it, or a client,
+ * group, dead letter or retained message that does not exist. The HTTP admin
+ * API answers it as problem+json (RFC 9457) with this `code`
+ * (docs/operations.md).
+ */
+export class AdminError extends FleetqError<AdminErrorCode> {
+  readonly issues: ValidationIssue[]
+
+  constructor (code: AdminErrorCode, message: string, options?: { cause?: unknown, issues?: ValidationIssue[] }) {
+    super(code, message, options)
     this.issues = options?.issues ?? []
   }
 }

@@ -72,6 +72,12 @@ export interface BrokerConfig {
   limits?: LimitOptions
   logLevel?: LogLevel
   /**
+   * `json`: one pino JSON object per line on stderr; `pretty`: coloured lines for people (pino-pretty); `auto`: pretty when stderr is a terminal, JSON otherwise.
+   *
+   * @defaultValue "auto"
+   */
+  logFormat?: 'auto' | 'json' | 'pretty'
+  /**
    * Broker id (Aedes's), seen in $SYS topics. Random on each start unless set.
    */
   id?: string
@@ -172,19 +178,29 @@ export interface WssOptions {
   host?: string
 }
 /**
- * The operations listener: `/healthz`, `/readyz` and Prometheus `/metrics` over HTTP (docs/operations.md). Off unless `port` is set. Read-only; bind it to loopback or a private network.
+ * The operations listener (docs/operations.md): `/healthz`, `/readyz`, Prometheus `/metrics`, the admin API under `/api/` and the dashboard at `/`. `fleetq broker` opens it on port 8080 unless `enabled` is false; `createBroker()` only when `port` is set. With a users file every endpoint but `/healthz` and `/readyz` needs credentials: users in `auth.admins` may change things, other users and the bearer token may only read. Without a users file it is open, and must stay on loopback.
  */
 export interface HttpOptions {
   /**
-   * TCP port of the HTTP listener; 0 picks a free one (see `Broker.endpoints`). Unset: no HTTP listener.
+   * Whether `fleetq broker` opens the HTTP listener (on `port`, 8080 when unset).
+   *
+   * @defaultValue true
+   */
+  enabled?: boolean
+  /**
+   * TCP port of the HTTP listener; 0 picks a free one (see `Broker.endpoints`). `fleetq broker`: 8080 when unset. `createBroker()`: unset means no HTTP listener.
    */
   port?: number
   /**
-   * Address of the HTTP listener.
+   * Address of the HTTP listener. Beyond loopback it needs `auth.usersFile`, as MQTT listeners do.
    *
    * @defaultValue "127.0.0.1"
    */
   host?: string
+  /**
+   * A bearer token (`Authorization: Bearer ...`) that may read `/metrics` and the admin API but change nothing: for Prometheus and other scrapers. At least 16 characters.
+   */
+  token?: string
 }
 /**
  * Limits on what one device or address may cost the broker (docs/security.md). Each refusal is counted in `stats().limits` and logged once per client or address.
@@ -479,6 +495,7 @@ export const configDefaults = Object.freeze({
   ws: Object.freeze({}),
   wss: Object.freeze({}),
   http: Object.freeze({
+    enabled: true,
     host: '127.0.0.1'
   }),
   sysIntervalSeconds: 10,
@@ -499,6 +516,7 @@ export const configDefaults = Object.freeze({
     publishesPerSecondPerClient: 20000
   }),
   logLevel: 'info',
+  logFormat: 'auto',
   tasks: Object.freeze({
     includeExamples: true,
     allowUnknownTypes: false,

@@ -41,7 +41,8 @@ export function spawnCli (args: string[], options: CliOptions = {}): CliProcess 
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FLEETQ_')))
   const child = spawn(process.execPath, ['--import', tsxLoader, cliPath, ...args], {
     cwd: options.cwd,
-    env: { ...env, ...options.env },
+    // `fleetq broker` opens HTTP on 8080 by default: tests running side by side take any free port.
+    env: { ...env, FLEETQ_HTTP_PORT: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const watcher = watchLines(child, child.stderr!, {
