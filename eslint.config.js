@@ -26,6 +26,18 @@ const aedesOnly = 'only broker/mqtt/ may import Aedes and its internals; service
 const aedesCore = { regex: '^(aedes|aedes-packet|mqemitter|mqtt-packet)(/.*)?$', message: aedesOnly }
 const aedesAll = { regex: '^(aedes(-[^/]*)?|mqemitter|mqtt-packet)(/.*)?$', message: aedesOnly }
 
+/*
+ * The dashboard (dashboard/, docs/operations.md) is plain browser ES modules
+ * served as written: browser globals, no Node. Listed here rather than taken
+ * from the `globals` package, which is not a dependency of ours.
+ */
+const browserGlobals = Object.fromEntries([
+  'window', 'document', 'location', 'history', 'navigator', 'sessionStorage', 'localStorage',
+  'addEventListener', 'removeEventListener', 'fetch', 'AbortController', 'Headers', 'Response', 'URL', 'URLSearchParams',
+  'TextEncoder', 'TextDecoder', 'TextDecoderStream', 'ResizeObserver', 'requestAnimationFrame', 'cancelAnimationFrame',
+  'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'btoa', 'atob', 'confirm', 'alert', 'console'
+].map((name) => [name, 'readonly']))
+
 export default tseslint.config(
   { ignores: ['dist/**', 'data/**', 'node_modules/**', 'coverage/**'] },
   js.configs.recommended,
@@ -44,6 +56,15 @@ export default tseslint.config(
   layer(['broker/**/*.ts'], [brokerNotClient, aedesAll], ['broker/mqtt/**', 'broker/persistence/**']),
   layer(['broker/mqtt/**/*.ts'], [brokerNotClient]),
   layer(['broker/persistence/**/*.ts'], [brokerNotClient, aedesCore]),
+  {
+    files: ['dashboard/**/*.js'],
+    languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: browserGlobals },
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ regex: '^(?!preact$|preact/hooks$|htm$|uplot$|\\./[a-z0-9-]+\\.js$)', message: 'the dashboard imports only the import map\'s names (index.html) and its own flat files (./name.js)' }]
+      }]
+    }
+  },
   layer(['client/**/*.ts'], [
     folder('broker', 'client/ may not import broker/: share the code through protocol/ (docs/architecture.md)'),
     { regex: '^(aedes(-[^/]*)?|mqemitter(-[^/]*)?|level|classic-level|memory-level|abstract-level)(/.*)?$', message: 'client/ speaks MQTT through mqtt.js only; the broker side stays in broker/' }

@@ -22,16 +22,34 @@ export function externalTarget (url: string, pid: number | null): BenchTarget {
 
 const serverScript = fileURLToPath(new URL('./fleetq-server.ts', import.meta.url))
 
-/** Starts bench/fleetq-server.ts as a child process on a fresh temporary data directory. */
-export async function startFleetq (persistence: 'level' | 'memory' = 'level'): Promise<BenchTarget> {
+/**
+ * Starts bench/fleetq-server.ts as a child process on a fresh temporary data
+ * directory. With `metrics`, fleetq also opens its HTTP listener and this
+ * process scrapes /metrics every second while it runs, as Prometheus would
+ * (`fleetq+metrics`): what metrics cost on the message path shows against
+ * plain fleetq.
+ */
+export async function startFleetq (persistence: 'level' | 'memory' = 'level', metrics = false): Promise<BenchTarget> {
   // process.execPath directly, not npx: the child's pid is the broker's pid.
   // The server makes and removes its own temporary data directory, so it is
   // removed even when this process is killed (the server sees stdin close).
-  const child = spawnBrokerChild(process.execPath, ['--import', 'tsx', serverScript, '--persistence', persistence])
-  const close = (): Promise<void> => child.stop()
+  const child = spawnBrokerChild(process.execPath, ['--import', 'tsx', serverScript, '--persistence', persistence, ...(metrics ? ['--http'] : [])])
+  let scraper: NodeJS.Timeout | undefined
+  const close = (): Promise<void> => {
+    clearInterval(scraper)
+    return child.stop()
+  }
   try {
     const ready = await readReadyLine(child.child.stdout, child.exited)
-    return { name: 'fleetq', url: `mqtt://127.0.0.1:${ready.port}`, pid: ready.pid, close }
+    if (metrics) {
+      if (ready.httpPort === undefined) throw new Error('no httpPort in the ready line')
+      const url = `http://127.0.0.1:${ready.httpPort}/metrics`
+      scraper = setInterval(() => {
+        fetch(url).then((res) => res.text()).catch(() => undefined) // a scrape lost at close does not matter
+      }, 1000)
+      scraper.unref()
+    }
+    return { name: metrics ? 'fleetq+metrics' : 'fleetq', url: `mqtt://127.0.0.1:${ready.port}`, pid: ready.pid, close }
   } catch (err) {
     await close()
     throw new Error(`fleetq did not start: ${(err as Error).message}\n${child.stderr()}`, { cause: err })
@@ -42,8 +60,8 @@ export async function startFleetq (persistence: 'level' | 'memory' = 'level'): P
  * Starts fleetq and Mosquitto (`--compare`), each in its own process. If
  * either fails to start, the other is stopped before the error propagates.
  */
-export async function startCompareTargets (persistence: 'level' | 'memory'): Promise<BenchTarget[]> {
-  const started = await Promise.allSettled([startFleetq(persistence), startMosquitto()])
+export async function startCompareTargets (persistence: 'level' | 'memory', metrics: 'off' | 'on' | 'both' = 'off'): Promise<BenchTarget[]> {
+  const started = await Promise.allSettled([...fleetqVariants(metrics).map((m) => startFleetq(persistence, m)), startMosquitto()])
   const targets = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
   const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected')
   if (failure !== undefined) {
@@ -53,9 +71,15 @@ export async function startCompareTargets (persistence: 'level' | 'memory'): Pro
   return targets
 }
 
+/** The fleetq targets of `--metrics`: without metrics, with, or both. */
+export function fleetqVariants (metrics: 'off' | 'on' | 'both'): boolean[] {
+  return metrics === 'both' ? [false, true] : [metrics === 'on']
+}
+
 interface ReadyLine {
   port: number
   pid: number
+  httpPort?: number
 }
 
 async function readReadyLine (stdout: NodeJS.ReadableStream | null, exited: Promise<string>): Promise<ReadyLine> {
@@ -64,7 +88,9 @@ async function readReadyLine (stdout: NodeJS.ReadableStream | null, exited: Prom
   const first = (async () => {
     for await (const line of lines) {
       const parsed = JSON.parse(line) as Partial<ReadyLine>
-      if (typeof parsed.port === 'number' && typeof parsed.pid === 'number') return { port: parsed.port, pid: parsed.pid }
+      if (typeof parsed.port === 'number' && typeof parsed.pid === 'number') {
+        return { port: parsed.port, pid: parsed.pid, ...(typeof parsed.httpPort === 'number' ? { httpPort: parsed.httpPort } : {}) }
+      }
       throw new Error(`unexpected first line: ${line}`)
     }
     throw new Error('closed stdout before listening')

@@ -1,7 +1,8 @@
 // fleetq in its own process for benchmarks: its RSS is then its own, and it
 // does not share an event loop with the load generator.
-// Usage: node --import tsx bench/fleetq-server.ts [--data-dir <dir>] [--persistence level|memory]
-// Prints {"port":N,"pid":P} on stdout once it accepts connections; stops on
+// Usage: node --import tsx bench/fleetq-server.ts [--data-dir <dir>] [--persistence level|memory] [--http]
+// Prints {"port":N,"pid":P} on stdout once it accepts connections (with
+// --http, also "httpPort": the /metrics listener on a free port); stops on
 // SIGTERM, SIGINT or when stdin closes (the parent died).
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -12,7 +13,8 @@ import { createBroker } from '../broker/index.js'
 const { values } = parseArgs({
   options: {
     'data-dir': { type: 'string' },
-    persistence: { type: 'string', default: 'level' }
+    persistence: { type: 'string', default: 'level' },
+    http: { type: 'boolean', default: false }
   }
 })
 const persistence = values.persistence
@@ -27,8 +29,9 @@ const dataDir = values['data-dir'] ?? await mkdtemp(join(tmpdir(), 'fleetq-bench
 // The load generators are few clients from one address at full speed: the
 // per-client and per-address limits meant for devices are lifted.
 const limits = { publishesPerSecondPerClient: 0, connectsPerSecondPerAddress: 0, maxConnectionsPerAddress: 0, maxPacketBytes: 16 * 1024 * 1024 }
-const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent', limits })
-process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid }) + '\n')
+const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent', limits, ...(values.http ? { http: { port: 0 } } : {}) })
+const httpPort = broker.endpoints.find((e) => e.kind === 'http')?.port
+process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid, ...(httpPort === undefined ? {} : { httpPort }) }) + '\n')
 
 let stopping = false
 async function shutdown (): Promise<void> {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { externalTarget, startCompareTargets, startFleetq, type BenchTarget } from './brokers.js'
+import { externalTarget, fleetqVariants, startCompareTargets, startFleetq, type BenchTarget } from './brokers.js'
 import { mosquittoVersion } from './mosquitto.js'
 import { parseBenchArgs, usage, UsageError, type BenchOptions } from './options.js'
 import { describeEnvironment, formatHeader, formatTable, formatWarnings } from './report.js'
@@ -39,9 +39,9 @@ export async function main (argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    if (options.compare) targets.push(...await startCompareTargets(options.persistence))
+    if (options.compare) targets.push(...await startCompareTargets(options.persistence, options.metrics))
     else if (options.url !== null) targets.push(externalTarget(options.url, options.pid))
-    else targets.push(await startFleetq(options.persistence))
+    else for (const metrics of fleetqVariants(options.metrics)) targets.push(await startFleetq(options.persistence, metrics))
 
     const env = describeEnvironment(await describeBrokers(targets, options))
     const progress = (line: string): void => { process.stderr.write(line + '\n') }
@@ -68,6 +68,7 @@ async function describeBrokers (targets: readonly BenchTarget[], options: BenchO
   const fleetqVersion = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
   return Promise.all(targets.map(async (t) => {
     if (t.name === 'fleetq') return `fleetq ${fleetqVersion} (${options.persistence} persistence, child process)`
+    if (t.name === 'fleetq+metrics') return `fleetq ${fleetqVersion} (${options.persistence} persistence, child process, HTTP listener, /metrics scraped every 1 s)`
     if (t.name === 'mosquitto') return (await mosquittoVersion()) ?? 'mosquitto'
     return `${t.url}${t.pid === null ? '' : ` (pid ${t.pid})`}`
   }))

@@ -26,6 +26,12 @@ export interface BenchOptions {
   scenarios: string[]
   /** Persistence of the fleetq child process. */
   persistence: 'level' | 'memory'
+  /**
+   * The cost of metrics: `on` runs fleetq with its HTTP listener and a
+   * scraper reading /metrics every second (`fleetq+metrics`), `both` runs
+   * that and plain fleetq side by side, `off` only plain fleetq.
+   */
+  metrics: 'off' | 'on' | 'both'
   json: boolean
 }
 
@@ -46,6 +52,7 @@ export const benchDefaults: Readonly<Omit<BenchOptions, 'scenarios'>> = Object.f
   timeout: 60,
   warmup: 1_000,
   persistence: 'level',
+  metrics: 'off',
   json: false
 })
 
@@ -63,6 +70,7 @@ export const usage = `Usage: npm run bench -- [options]
   --warmup <n>              messages of an unreported warm-up run per broker (default ${benchDefaults.warmup}, 0 = none)
   --scenarios <a,b,...>     some of: ${scenarioNames().join(', ')}
   --persistence <kind>      level | memory, for the fleetq child process (default ${benchDefaults.persistence})
+  --metrics <off|on|both>   fleetq with /metrics scraped every second (fleetq+metrics), without, or both side by side (default ${benchDefaults.metrics})
   --json                    print results as JSON on stdout
   --help
 `
@@ -90,6 +98,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
       warmup: { type: 'string' },
       scenarios: { type: 'string' },
       persistence: { type: 'string' },
+      metrics: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' }
     }
@@ -120,7 +129,12 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     throw new UsageError(`--persistence: must be "level" or "memory", got "${persistence}"`)
   }
 
+  const metrics = values.metrics ?? benchDefaults.metrics
+  if (metrics !== 'off' && metrics !== 'on' && metrics !== 'both') throw new UsageError(`--metrics: must be "off", "on" or "both", got "${metrics}"`)
+  if (metrics !== 'off' && url !== null) throw new UsageError('--metrics starts its own fleetq; it cannot be combined with --url')
+
   return {
+    metrics,
     url,
     pid: values.pid === undefined ? null : integer('pid', values.pid, 1),
     compare,

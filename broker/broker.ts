@@ -1,10 +1,14 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import type { ScheduleInfo, ScheduleInput } from '../protocol/schedules.js'
+import { DEAD_LETTER_PREFIX, TASKS_PREFIX } from '../protocol/topics.js'
+import type { AdminApi } from './admin/admin-api.js'
+import { AdminService } from './admin/admin-service.js'
 import type { Closers } from './closers.js'
 import type { ListenerInfo } from './listeners/index.js'
 import type { TcpListener } from './listeners/tcp.js'
-import type { AccessPolicy, Aedes, AedesPublishPacket, FaultProbe, MqttAdapter, Traffic } from './mqtt/index.js'
+import { ConnectedClients, type AccessPolicy, type Aedes, type AedesPublishPacket, type FaultProbe, type MqttAdapter, type Traffic } from './mqtt/index.js'
+import type { SessionStats } from './mqtt/adapter.js'
 import type { LevelPersistence } from './persistence/level-persistence.js'
 import type { DelayedMessages, DelayedStats } from './scheduler/delayed-messages.js'
 import type { Scheduler, SchedulerStats } from './scheduler/scheduler.js'
@@ -50,6 +54,8 @@ export interface BrokerStats {
   clientErrors: number
   /** PUBLISH packets and payload bytes from and to clients since start (group deliveries included). */
   traffic: Traffic
+  /** Subscriptions, clients at most and in all, retained messages: counted when read (docs/operations.md). */
+  sessions: SessionStats
   /** CONNECTs accepted and refused by authentication since start (docs/security.md). */
   auth: AuthStats
   /** Publishes, subscriptions and deliveries refused by the ACLs since start (docs/security.md). */
@@ -99,6 +105,14 @@ export interface BrokerParts {
   logger: Logger
   /** Everything createBroker() opened, in the order it closes (broker/closers.ts). */
   closers: Closers
+  /**
+   * The task gate's topic prefixes (`tasks.topicPrefix`, `tasks.deadLetterPrefix`),
+   * for the admin API's task submissions and dead letters.
+   * @defaultValue the defaults, `tasks/` and `$fleetq/dead/`
+   */
+  taskTopics?: { topicPrefix?: string, deadLetterPrefix?: string }
+  /** When the broker started (epoch ms), for the admin API's uptime. @defaultValue when the Broker was made */
+  startedAt?: number
 }
 
 /** A running fleetq broker. Create it with {@link createBroker}. */
@@ -108,6 +122,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly logger: Logger
   /** Periodic schedules: upsert, list, get, remove (docs/scheduling.md). */
   readonly schedules: BrokerSchedules
+  /**
+   * The admin API's operations (broker/admin/admin-api.ts): clients, retained
+   * messages, groups, dead letters, schedules, task submission, log level;
+   * what the HTTP admin API, the dashboard and the `fleetq` admin commands use
+   * (docs/operations.md).
+   */
+  readonly admin: AdminApi
   readonly #parts: BrokerParts
   #closing: Promise<void> | null = null
 
@@ -124,6 +145,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
       get: (name) => scheduler.get(name),
       remove: (name) => scheduler.remove(name)
     }
+    const { mqtt } = parts
+    this.admin = new AdminService({
+      clients: new ConnectedClients(this.aedes, parts.startedAt ?? Date.now()),
+      id: this.aedes.id,
+      publish: (packet) => mqtt.publish(packet),
+      traffic: () => mqtt.traffic,
+      listeners: parts.listeners,
+      persistence: parts.persistence,
+      shared: parts.shared,
+      tasks: parts.tasks,
+      delayed: parts.delayed,
+      scheduler,
+      logger: parts.logger,
+      taskTopicPrefix: parts.taskTopics?.topicPrefix ?? TASKS_PREFIX,
+      deadLetterPrefix: parts.taskTopics?.deadLetterPrefix ?? DEAD_LETTER_PREFIX
+    }, parts.startedAt)
     parts.persistence.on('queue-overflow', (clientId, topic) => this.emit('queue-overflow', clientId, topic))
     // Only to listeners: an 'error' no one listens to would throw, from inside Aedes.
     parts.mqtt.onError((err) => { if (this.listenerCount('error') > 0) this.emit('error', err) })
@@ -166,6 +203,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       hookErrors: mqtt.hookErrors,
       clientErrors: mqtt.clientErrors,
       traffic: mqtt.traffic,
+      sessions: mqtt.sessionStats(),
       auth: this.#parts.auth.stats(),
       access: { ...this.#parts.topicAccess.stats(), receiveDenied: mqtt.withheldDeliveries },
       limits: this.#parts.limits.stats()

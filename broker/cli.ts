@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander'
 import type { Logger } from 'pino'
-import { CONFIG_ENV, loadBrokerConfig, SETTINGS, valueAt, type BrokerFlags } from './config.js'
+import { CONFIG_ENV, loadBrokerConfig, SETTINGS, valueAt, type BrokerConfig, type BrokerFlags } from './config.js'
 import { ConfigError, ErrorCodes, FleetqError, ScheduleError } from '../protocol/errors.js'
+import { addAdminCommands } from './cli/admin-commands.js'
 import { createLogger } from './logger.js'
 import { brokerDefaults } from './options.js'
 import type { PasswdOptions } from './security/passwd.js'
@@ -15,6 +16,9 @@ import type { PasswdOptions } from './security/passwd.js'
 const EXIT_OK = 0
 const EXIT_FAILED = 1
 const EXIT_USAGE = 2
+
+/** Where `fleetq broker` serves HTTP when `http.port` is unset (the admin commands' default --url). */
+const DEFAULT_HTTP_PORT = 8080
 
 function envHelp (): string {
   const flagWidth = Math.max(...SETTINGS.map((s) => s.flag.length)) + 2
@@ -73,6 +77,7 @@ function buildProgram (): Command {
     .action(async (file: string, user: string, password: string | undefined, options: PasswdOptions) => {
       process.exit(await runPasswd(file, user, password, options))
     })
+  addAdminCommands(program)
   return program
 }
 
@@ -91,7 +96,7 @@ async function runPasswd (file: string, user: string, password: string | undefin
 /** Starts the broker, waits for a signal, closes it. Returns the exit code. */
 async function runBroker (flags: BrokerFlags): Promise<number> {
   const { values, configFile } = await loadBrokerConfig(flags)
-  const logger = createLogger(values.logLevel ?? brokerDefaults.logLevel)
+  const logger = createLogger(values.logLevel ?? brokerDefaults.logLevel, values.logFormat ?? brokerDefaults.logFormat)
   // Listen for signals before starting, so one during start-up still closes the store cleanly.
   const stopRequested = onShutdownSignal(logger)
   // SIGHUP reads the users and ACL files again (a bad one is logged and what
@@ -102,7 +107,7 @@ async function runBroker (flags: BrokerFlags): Promise<number> {
   const { createBroker } = await import('./index.js')
   let broker
   try {
-    broker = await createBroker({ ...values, logger })
+    broker = await createBroker({ ...values, http: httpListener(values.http), logger })
   } catch (err) {
     logger.debug({ err, configFile }, 'broker did not start')
     throw err
@@ -120,6 +125,19 @@ async function runBroker (flags: BrokerFlags): Promise<number> {
     logger.error({ err }, 'broker did not close cleanly')
     return EXIT_FAILED
   }
+}
+
+/**
+ * `fleetq broker` opens the HTTP listener (dashboard, admin API, /metrics) on
+ * 8080 unless `http.enabled` is false; createBroker() opens one only when
+ * given a port (docs/operations.md).
+ */
+function httpListener (http: BrokerConfig['http']): BrokerConfig['http'] {
+  if (http?.enabled === false) {
+    const { port: _port, ...rest } = http
+    return rest
+  }
+  return { ...http, port: http?.port ?? DEFAULT_HTTP_PORT }
 }
 
 /** Resolves on the first SIGINT or SIGTERM; a second one while closing exits at once with 1. */

@@ -6,7 +6,8 @@ import { Broker, type BrokerInternals } from './broker.js'
 import { Closers } from './closers.js'
 import { PublishJournal } from './durability/publish-journal.js'
 import { configuredListeners, openExtraListeners, prepareTls, type ListenerInfo } from './listeners/index.js'
-import { listenHttp } from './listeners/http.js'
+import { HttpAccess } from './http/access.js'
+import { listenHttp } from './http/server.js'
 import { listenTcp } from './listeners/tcp.js'
 import { createMetrics } from './observability/metrics.js'
 import { SysTopics } from './observability/sys-topics.js'
@@ -53,8 +54,9 @@ export type { ListenerInfo, ListenerKind } from './listeners/index.js'
  * Resolves once the broker accepts connections.
  */
 export async function createBroker (options: BrokerOptions = {}, internals: BrokerInternals = {}): Promise<Broker> {
+  const startedAt = Date.now()
   const resolved = resolveBrokerOptions(options)
-  const logger = resolved.logger ?? createLogger(resolved.logLevel)
+  const logger = resolved.logger ?? createLogger(resolved.logLevel, resolved.logFormat)
   const clock = resolved.clock ?? systemClock
   // Schemas first: a bad schema stops the broker before it opens anything.
   const { schemasDir, includeExamples, allowUnknownTypes, maxPayloadBytes, ...gateOptions } = resolved.tasks
@@ -64,6 +66,10 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     { logger, hosts: [...new Set([resolved.host, ...configuredListeners(resolved).map((l) => l.host)])] })
   // And the ACL file: a bad line stops the broker, naming it.
   const { usersFile, aclFile, admins } = resolved.auth
+  // The HTTP listener (only with a port, and not when turned off): an open admin API stays on loopback.
+  const httpPort = resolved.http.enabled === false ? undefined : resolved.http.port
+  const httpHost = resolved.http.host ?? '127.0.0.1'
+  if (httpPort !== undefined) HttpAccess.checkHost(httpHost, usersFile)
   const topicAccess = await TopicAccess.create({ aclFile, admins: admins ?? [], secured: usersFile !== undefined || aclFile !== undefined || resolved.tls.certificateIdentity === true }, logger)
   const limits = new LimitCounters(logger)
   // The TLS certificate and key too: a bad file stops the broker before it opens anything.
@@ -111,7 +117,10 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     closers.add('connections', 'listener', () => listener.close())
     const extra = await openExtraListeners(resolved, tlsMaterial, handle, intake, closers, logger)
     const listeners: ListenerInfo[] = [{ kind: 'mqtt' as const, host: listener.address.address, port: listener.address.port }, ...extra]
-    const broker = new Broker({ mqtt, listener, listeners, persistence, shared, tasks, delayed, scheduler, auth, topicAccess, limits, logger, closers })
+    const broker = new Broker({
+      mqtt, listener, listeners, persistence, shared, tasks, delayed, scheduler, auth, topicAccess, limits, logger, closers,
+      taskTopics: { topicPrefix: gateOptions.topicPrefix, deadLetterPrefix: gateOptions.deadLetterPrefix }, startedAt
+    })
     if (resolved.sysIntervalSeconds > 0) {
       const sys = new SysTopics({
         publish: (topic, payload) => mqtt.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }),
@@ -120,11 +129,16 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
       closers.add('timers', '$SYS topics', () => sys.close())
       sys.start()
     }
-    if (resolved.http.port !== undefined) {
+    if (httpPort !== undefined) {
       // Ready from here until close() begins (docs/operations.md).
       let ready = true
       closers.add('intake', 'readiness', () => { ready = false })
-      const http = await listenHttp({ metrics: createMetrics(() => broker.stats()), ready: () => ready }, resolved.http.port, resolved.http.host ?? '127.0.0.1')
+      const http = await listenHttp({
+        admin: broker.admin, metrics: createMetrics(() => broker.stats()), ready: () => ready,
+        access: new HttpAccess({ auth, admins: admins ?? [], token: resolved.http.token, logger }), logger, version: FLEETQ_VERSION
+      }, httpPort, httpHost)
+      // Open event streams end with the intake, so they hold nothing up; the sockets go with the other connections.
+      closers.add('intake', 'http event streams', () => { http.endStreams() })
       closers.add('connections', 'http listener', () => http.close())
       listeners.push({ kind: 'http', host: http.address.address, port: http.address.port })
     }

@@ -45,8 +45,10 @@ export interface ScheduleInfo extends Schedule {
   updatedAt: string
   /** The last tick fired (its nominal time), or null. */
   lastRunAt: string | null
-  /** The next tick, or null if the cron has none left. */
+  /** The next tick, or null if the cron has none left (or the schedule is paused). */
   nextRunAt: string | null
+  /** Paused by an operator (the admin API): no tick fires until it is resumed. */
+  paused: boolean
 }
 
 /** A request on `$fleetq/schedules/request`; the reply goes to `$fleetq/replies/{clientId}/{id}`. */

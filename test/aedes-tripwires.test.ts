@@ -10,6 +10,7 @@ import mqttPacket from 'mqtt-packet'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker } from '../broker/index.js'
 import { allowAll, type AccessPolicy } from '../broker/mqtt/index.js'
+import { keepaliveSecondsOf } from '../broker/mqtt/internals/keepalive.js'
 import { deferred } from './helpers/deferred.js'
 import { Clients, expectNothingFor, waitForMessages, waitUntil } from './helpers/mqtt-helpers.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
@@ -84,6 +85,17 @@ describe('Aedes tripwires (broker/mqtt/internals)', () => {
     expect(typeof internal.conn.write).toBe('function')
     await client.endAsync()
     await waitUntil(() => internal.closed && !internal.connected, 'Aedes to mark the client closed')
+  })
+
+  it('keep-alive: client._keepaliveInterval is keepalive × 1500 + 1 ms, -1 for none (internals/keepalive.ts, read by the admin API)', async () => {
+    b = await startBroker()
+    const id = uniqueTopic('tw-keepalive')
+    await clients.connect(b.url, { clientId: id, keepalive: 42 })
+    expect(keepaliveSecondsOf(aedesClient(id))).toBe(42)
+    expect((aedesClient(id) as unknown as { _keepaliveInterval: number })._keepaliveInterval).toBe(42 * 1500 + 1)
+    const none = uniqueTopic('tw-keepalive-0')
+    await clients.connect(b.url, { clientId: none, keepalive: 0 })
+    expect(keepaliveSecondsOf(aedesClient(none))).toBe(0)
   })
 
   it('deliver0: a per-client function property that the QoS 0 path of a subscription calls (internals/overlapping-subscriptions.ts)', async () => {

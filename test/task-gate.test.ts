@@ -236,7 +236,9 @@ describe('other topics', () => {
       expect(p.topic).toBe(topic)
       expect(p.payload).toBe(payload)
     }
-    expect(gate.stats()).toEqual({ accepted: 0, wrapped: 0, invalid: 0, duplicates: 0, idempotencyKeys: 0, keysEvicted: 0 })
+    const { byType, ...totals } = gate.stats()
+    expect(totals).toEqual({ accepted: 0, wrapped: 0, invalid: 0, duplicates: 0, idempotencyKeys: 0, keysEvicted: 0 })
+    for (const counts of Object.values(byType)) expect(Object.values(counts).every((n) => n === 0)).toBe(true)
   })
 
   it('honours custom prefixes', async () => {

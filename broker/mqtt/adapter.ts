@@ -84,6 +84,11 @@ import { markGranted, storeOnlyGranted } from './internals/granted-subscriptions
 import { boundEmitRecursion } from './internals/emit-recursion.js'
 import { fixOverlappingSubscriptions } from './internals/overlapping-subscriptions.js'
 import { subscriptionsOf } from './internals/subscriptions.js'
+import { connectedClientsOf } from './internals/clients.js'
+import { assignConnId, connFields, connIdOf } from './internals/conn-ids.js'
+import { payloadBytes, TrafficCounters, type Traffic } from './traffic.js'
+
+export type { ByQos, Traffic } from './traffic.js'
 
 export interface MqttAdapterOptions {
   /** Aedes's broker id: it tells our packets from others' (EmitOrder). */
@@ -108,7 +113,7 @@ export interface MqttAdapterOptions {
 
 /** The services the adapter calls, built before Aedes (they need the store, not Aedes). */
 export interface MqttServices {
-  gate: Pick<TaskGate, 'inspect'>
+  gate: Pick<TaskGate, 'inspect' | 'published'>
   groups: Pick<SharedSubscriptions, 'prepare' | 'route' | 'setPrefetch' | 'join' | 'leave' | 'leaveAll' | 'ack'>
   delayed: Pick<DelayedMessages, 'hasRoom' | 'accept' | 'refused'>
   journal: Pick<PublishJournal, 'record' | 'settle'>
@@ -119,17 +124,19 @@ export interface MqttServices {
 
 type Callback = (error?: Error | null) => void
 
-/** PUBLISH traffic since start (`stats().traffic`; Mosquitto's `$SYS/broker/messages/...` and `bytes/...`). */
-export interface Traffic {
-  messagesReceived: number
-  messagesSent: number
-  /** Payload bytes, as Mosquitto counts them. */
-  bytesReceived: number
-  bytesSent: number
-}
-
-function payloadBytes (payload: string | Buffer): number {
-  return typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+/**
+ * Clients and subscriptions, counted when read (a scrape, a `$SYS` round),
+ * not on the message path (`stats().sessions`, docs/operations.md).
+ */
+export interface SessionStats {
+  /** Subscriptions of the clients connected now, by filter (`$share/` ones included, one per member). */
+  subscriptions: number
+  /** Most clients connected at once since start (Mosquitto's `clients/maximum`). */
+  maximumClients: number
+  /** Clients connected now plus persistent sessions with stored subscriptions whose client is away (Mosquitto's `clients/total`). */
+  totalClients: number
+  /** Retained messages stored. */
+  retainedMessages: number
 }
 
 /** Aedes's CONNACK return code 3, server unavailable (MQTT 3.1.1 §3.2.2.3): a failed authenticate is our fault, not the client's. */
@@ -152,7 +159,9 @@ export class MqttAdapter {
   #closing: Promise<void> | null = null
   #withheld = 0
   /** PUBLISH packets from clients, and to them (group deliveries included), since start. */
-  readonly #traffic: Traffic = { messagesReceived: 0, messagesSent: 0, bytesReceived: 0, bytesSent: 0 }
+  readonly #traffic = new TrafficCounters()
+  /** Most clients connected at once since start. */
+  #maximumClients = 0
   #clientErrors = 0
   readonly #erred = new WeakSet<Client>()
   /** The will topic of each CONNECT, from preConnect to authenticate. */
@@ -166,9 +175,8 @@ export class MqttAdapter {
     this.#clientLimits = new ClientLimits(options.clientLimits ?? UNLIMITED, options.limits)
     const access = this.#access
     const traffic = this.#traffic
-    this.#connections = new Connections((client, topic) => access.authorizeReceive(clientInfo(client), topic), (bytes) => {
-      traffic.messagesSent++
-      traffic.bytesSent += bytes
+    this.#connections = new Connections((client, topic) => access.authorizeReceive(clientInfo(client), topic), (bytes, qos) => {
+      traffic.sent(qos, bytes)
     })
     this.#emitOrder = new EmitOrder(options.id)
     this.#started = new Promise<Aedes>((resolve, reject) => {
@@ -196,7 +204,30 @@ export class MqttAdapter {
 
   /** PUBLISH packets and payload bytes received from and sent to clients since start. */
   get traffic (): Readonly<Traffic> {
-    return { ...this.#traffic }
+    return this.#traffic.read()
+  }
+
+  /** Subscriptions, clients at most and in all, retained messages: counted now (O(subscriptions + sessions)), for a scrape or a `$SYS` round. */
+  sessionStats (): SessionStats {
+    const persistence = this.#options.persistence
+    const aedes = this.#aedes
+    let subscriptions = 0
+    let away = 0
+    if (aedes !== null) {
+      const clients = connectedClientsOf(aedes)
+      for (const id in clients) {
+        const subs = clients[id] === undefined ? undefined : subscriptionsOf(clients[id]) as Record<string, unknown> | undefined
+        if (subs !== undefined) for (const _filter in subs) subscriptions++
+      }
+      for (const id of persistence.storedSessionIds()) if (clients[id] === undefined) away++
+    }
+    const connected = aedes?.connectedClients ?? 0
+    return {
+      subscriptions,
+      maximumClients: Math.max(this.#maximumClients, connected),
+      totalClients: connected + away,
+      retainedMessages: persistence.retainedCount
+    }
   }
 
   /** Deliveries the access policy withheld from a subscriber since start. */
@@ -242,7 +273,8 @@ export class MqttAdapter {
   handle (socket: Duplex): void {
     // A TCP or TLS socket, or a WebSocket's byte stream (broker/listeners/).
     const client = this.aedes.handle(socket)
-    fixOverlappingSubscriptions(client, (err) => this.#guard.failed('deliver0', client.id, err))
+    assignConnId(client)
+    fixOverlappingSubscriptions(client, (err) => this.#guard.failed('deliver0', client, err))
     // Before the first read: a huge Remaining Length closes the socket before its body is buffered.
     if (this.#options.maxPacketBytes !== undefined) limitPacketSize(client, this.#options.maxPacketBytes, this.#options.limits)
   }
@@ -287,7 +319,7 @@ export class MqttAdapter {
     const access = this.#access
     return (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>,
       done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void): void => {
-      guard.async('authenticate', client.id, async (): Promise<boolean | Authentication> => {
+      guard.async('authenticate', client, async (): Promise<boolean | Authentication> => {
         const pending = access.authenticate(clientInfo(client), username, password)
         const verdict = pending instanceof Promise ? await pending : pending
         if (verdict === false || (typeof verdict === 'object' && !verdict.accepted)) return verdict
@@ -324,7 +356,7 @@ export class MqttAdapter {
       const verdict = this.#access.authorizePublish(clientInfo(client), target)
       allowed = typeof verdict === 'boolean' ? verdict : await verdict
     }
-    if (!allowed) this.#options.logger.info({ clientId: client.id, topic }, 'CONNECT refused: its will may not be published')
+    if (!allowed) this.#options.logger.info({ ...connFields(client), topic }, 'CONNECT refused: its will may not be published')
     return allowed
   }
 
@@ -342,11 +374,8 @@ export class MqttAdapter {
     // has no negative PUBACK; nothing was acknowledged.
     const traffic = this.#traffic
     return (client: Client | null, packet: Parameters<typeof authorize>[1], callback: Callback): void => {
-      if (client !== null) {
-        traffic.messagesReceived++
-        traffic.bytesReceived += payloadBytes(packet.payload)
-      }
-      guard.callback('authorizePublish', client?.id ?? null, authorize, client, packet, callback)
+      if (client !== null) traffic.received(packet.qos, payloadBytes(packet.payload))
+      guard.callback('authorizePublish', client, authorize, client, packet, callback)
     }
   }
 
@@ -369,13 +398,13 @@ export class MqttAdapter {
           // Refused now, perhaps stored before (an ACL changed since): it must
           // not go on collecting messages for the session.
           persistence.removeSubscriptions(client, [sub.topic]).catch((err: unknown) => {
-            logger.error({ err, clientId: client.id, topic: sub.topic }, 'could not remove a refused subscription')
+            logger.error({ err, ...connFields(client), topic: sub.topic }, 'could not remove a refused subscription')
           })
         }
       }
     })
     return (client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void => {
-      guard.async('authorizeSubscribe', client.id, () => authorize(client, sub),
+      guard.async('authorizeSubscribe', client, () => authorize(client, sub),
         (granted) => callback(null, granted),
         () => callback(null, null)) // SUBACK 0x80 for this filter (MQTT 3.1.1 §3.9.3)
     }
@@ -393,15 +422,12 @@ export class MqttAdapter {
     return (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
       // Guarded inline, not through guard.sync: this runs for every delivery.
       try {
-        guard.probe('authorizeForward', client.id)
+        guard.probe('authorizeForward', client)
         const forwarded = forward(client, packet)
-        if (forwarded !== null) {
-          traffic.messagesSent++
-          traffic.bytesSent += payloadBytes(forwarded.payload)
-        }
+        if (forwarded !== null) traffic.sent(forwarded.qos, payloadBytes(forwarded.payload))
         return forwarded
       } catch (err) {
-        guard.failed('authorizeForward', client.id, err)
+        guard.failed('authorizeForward', client, err)
         // Nothing more reaches this client; its session keeps the message.
         // Null would make Aedes delete the queued copy of a replay (it has a
         // packet id), so a replay goes on to the closed socket instead.
@@ -419,15 +445,17 @@ export class MqttAdapter {
       journal: services.journal,
       logger,
       connectionOf: (client) => this.#connections.of(client),
-      scheduleRequest: (clientId, payload) => {
-        handleScheduleRequest(services.schedules, clientId, payload, logger)
+      scheduleRequest: (client, payload) => {
+        handleScheduleRequest(services.schedules, client.id, payload, logger)
           .then((answer) => answer === null ? undefined : this.publish({ cmd: 'publish', topic: answer.topic, payload: Buffer.from(JSON.stringify(answer.reply)), qos: 1, retain: false, dup: false }))
-          .catch((err: unknown) => { logger.error({ err, clientId }, 'could not answer a schedule request') })
+          .catch((err: unknown) => { logger.error({ err, ...connFields(client) }, 'could not answer a schedule request') })
       }
     })
+    const gate = services.gate
     // Aedes types `client` as a Client; it is null for the broker's own publishes.
     return (packet: AedesPublishPacket, client: Client | null, callback: Callback): void => {
-      guard.callback('published', client?.id ?? null, published, packet, client, callback)
+      gate.published(packet.topic, packet.payload) // task outcomes (broker/tasks/task-outcomes.ts)
+      guard.callback('published', client, published, packet, client, callback)
     }
   }
 
@@ -442,8 +470,9 @@ export class MqttAdapter {
     // A client that never sent CONNECT has no id yet: its address it is.
     const address = client === null ? undefined : peerOf(client.conn)?.remoteAddress
     const clientId: unknown = client?.id
+    const conn = connIdOf(client)
     if (typeof err.code === 'string') {
-      this.#options.logger.debug({ clientId, address, err: err.message }, 'connection error')
+      this.#options.logger.debug({ clientId, conn, address, err: err.message }, 'connection error')
       return
     }
     // Aedes may report one bad packet more than once as the connection ends.
@@ -452,7 +481,7 @@ export class MqttAdapter {
       this.#erred.add(client)
     }
     this.#clientErrors++
-    this.#options.logger.info({ clientId, address, reason: err.message }, 'connection closed for what the client sent')
+    this.#options.logger.info({ clientId, conn, address, reason: err.message }, 'connection closed for what the client sent')
     const limits = this.#options.limits
     const offender = typeof clientId === 'string' ? clientId : address ?? 'unknown'
     if (err.message === 'connect did not arrive in time') limits?.hit('connectTimeoutMs', offender)
@@ -462,7 +491,7 @@ export class MqttAdapter {
 
   /** A PUBACK (or PUBCOMP): true if a group claims it. A failure disconnects the client, whose groups then take their messages back. */
   #puback (services: MqttServices, client: { id: string }, messageId: number): boolean {
-    return this.#guard.sync('puback', client.id, () => {
+    return this.#guard.sync('puback', client, () => {
       const connection = this.#connections.known(client)
       return connection !== undefined && services.groups.ack(connection, messageId)
     }, () => {
@@ -477,7 +506,7 @@ export class MqttAdapter {
     const guard = this.#guard
     const disconnect = (client: Client) => (): void => { client.conn.destroy() }
     aedes.on('subscribe', (subs, client) => {
-      guard.sync('subscribe', client.id, () => {
+      guard.sync('subscribe', client, () => {
         for (const sub of subs) {
           if (isShareTopic(sub.topic) && (sub.qos as number) !== 128) groups.join(this.#connections.of(client), sub.topic, sub.qos)
         }
@@ -485,7 +514,7 @@ export class MqttAdapter {
     })
     // Subscriptions restored with a persistent session emit no 'subscribe'.
     aedes.on('clientReady', (client) => {
-      guard.sync('clientReady', client.id, () => {
+      guard.sync('clientReady', client, () => {
         const subs = subscriptionsOf(client)
         for (const topic in subs) {
           if (isShareTopic(topic)) groups.join(this.#connections.of(client), topic, subs[topic]?.qos ?? 0)
@@ -493,14 +522,20 @@ export class MqttAdapter {
       }, disconnect(client))
     })
     aedes.on('unsubscribe', (topics, client) => {
-      guard.sync('unsubscribe', client.id, () => {
+      guard.sync('unsubscribe', client, () => {
         for (const topic of topics) this.#clientLimits.subscriptionDropped(client, topic)
         const connection = this.#connections.known(client)
         if (connection !== undefined) for (const topic of topics) groups.leave(connection, topic)
       }, disconnect(client))
     })
+    const logger = this.#options.logger
+    aedes.on('client', (client) => {
+      if (aedes.connectedClients > this.#maximumClients) this.#maximumClients = aedes.connectedClients
+      logger.debug({ ...connFields(client), address: peerOf(client.conn)?.remoteAddress, clean: client.clean }, 'client connected')
+    })
     aedes.on('clientDisconnect', (client) => {
-      guard.sync('clientDisconnect', client.id, () => {
+      logger.debug(connFields(client), 'client disconnected')
+      guard.sync('clientDisconnect', client, () => {
         const connection = this.#connections.known(client)
         if (connection !== undefined) groups.leaveAll(connection)
       }, () => undefined)

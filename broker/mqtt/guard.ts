@@ -1,4 +1,8 @@
 import type { Logger } from 'pino'
+import { connIdOf } from './internals/conn-ids.js'
+
+/** Whom a hook runs for: an Aedes client (its id and connection id go in the log line), or null for the broker's own publishes. */
+export type GuardedClient = { readonly id: string } | null
 
 /** Every place Aedes calls into fleetq: its hooks, the PUBACK path, its events, the QoS 0 delivery patch. */
 export type HookName =
@@ -43,17 +47,17 @@ export class HookGuard {
    * is logged and counted only: the callback has been called, there is
    * nothing left to refuse.
    */
-  async<T> (hook: HookName, clientId: string | null, body: () => T | Promise<T>, ok: (value: T) => void, fail: (err: unknown) => void): void {
+  async<T> (hook: HookName, client: GuardedClient, body: () => T | Promise<T>, ok: (value: T) => void, fail: (err: unknown) => void): void {
     let answered = false
     const failure = (err: unknown): void => {
-      this.failed(hook, clientId, err)
+      this.failed(hook, client, err)
       if (answered) return
       answered = true
-      try { fail(err) } catch (again) { this.failed(hook, clientId, again) }
+      try { fail(err) } catch (again) { this.failed(hook, client, again) }
     }
     let result: T | Promise<T>
     try {
-      this.#probe?.(hook, clientId)
+      this.#probe?.(hook, client?.id ?? null)
       result = body()
     } catch (err) {
       failure(err)
@@ -61,7 +65,7 @@ export class HookGuard {
     }
     if (!(result instanceof Promise)) {
       answered = true
-      try { ok(result) } catch (err) { this.failed(hook, clientId, err) }
+      try { ok(result) } catch (err) { this.failed(hook, client, err) }
       return
     }
     result.then((value) => {
@@ -76,60 +80,60 @@ export class HookGuard {
    * exception as the error. No closure is made per call on the synchronous
    * path, which is the common one.
    */
-  callback<A, B> (hook: HookName, clientId: string | null, body: (a: A, b: B) => Error | null | Promise<Error | null>, a: A, b: B, callback: (error: Error | null) => void): void {
+  callback<A, B> (hook: HookName, client: GuardedClient, body: (a: A, b: B) => Error | null | Promise<Error | null>, a: A, b: B, callback: (error: Error | null) => void): void {
     let result: Error | null | Promise<Error | null>
     try {
-      this.#probe?.(hook, clientId)
+      this.#probe?.(hook, client?.id ?? null)
       result = body(a, b)
     } catch (err) {
-      this.failed(hook, clientId, err)
-      this.#answer(hook, clientId, callback, asError(err))
+      this.failed(hook, client, err)
+      this.#answer(hook, client, callback, asError(err))
       return
     }
     if (!(result instanceof Promise)) {
-      this.#answer(hook, clientId, callback, result)
+      this.#answer(hook, client, callback, result)
       return
     }
-    result.then((value) => { this.#answer(hook, clientId, callback, value) }, (err: unknown) => {
-      this.failed(hook, clientId, err)
-      this.#answer(hook, clientId, callback, asError(err))
+    result.then((value) => { this.#answer(hook, client, callback, value) }, (err: unknown) => {
+      this.failed(hook, client, err)
+      this.#answer(hook, client, callback, asError(err))
     })
   }
 
   /** Throws when a test asked this hook to fail (the fault probe); a no-op in production. For hooks guarded inline. */
-  probe (hook: HookName, clientId: string | null): void {
-    this.#probe?.(hook, clientId)
+  probe (hook: HookName, client: GuardedClient): void {
+    this.#probe?.(hook, client?.id ?? null)
   }
 
   /** A throw from the callback itself is Aedes resuming after our answer: counted and logged, nothing left to refuse. */
-  #answer (hook: HookName, clientId: string | null, callback: (error: Error | null) => void, value: Error | null): void {
+  #answer (hook: HookName, client: GuardedClient, callback: (error: Error | null) => void, value: Error | null): void {
     try {
       callback(value)
     } catch (err) {
-      this.failed(hook, clientId, err)
+      this.failed(hook, client, err)
     }
   }
 
   /** A synchronous hook or listener: `fallback` answers for it when `body` throws. */
-  sync<T> (hook: HookName, clientId: string | null, body: () => T, fallback: (err: unknown) => T): T {
+  sync<T> (hook: HookName, client: GuardedClient, body: () => T, fallback: (err: unknown) => T): T {
     try {
-      this.#probe?.(hook, clientId)
+      this.#probe?.(hook, client?.id ?? null)
       return body()
     } catch (err) {
-      this.failed(hook, clientId, err)
+      this.failed(hook, client, err)
       try {
         return fallback(err)
       } catch (again) {
-        this.failed(hook, clientId, again)
+        this.failed(hook, client, again)
         return undefined as T
       }
     }
   }
 
   /** Counts and logs one failure (also for failures the hooks catch themselves). */
-  failed (hook: HookName, clientId: string | null, err: unknown): void {
+  failed (hook: HookName, client: GuardedClient, err: unknown): void {
     this.#errors++
-    this.#logger.error({ hook, clientId, err }, `${hook} failed; refused that packet or client, the broker goes on`)
+    this.#logger.error({ hook, clientId: client?.id, conn: connIdOf(client), err }, `${hook} failed; refused that packet or client, the broker goes on`)
   }
 }
 

@@ -4,4 +4,5 @@
 export type { Aedes, PublishPacket as AedesPublishPacket } from 'aedes'
 export { allowAll, type AccessPolicy, type Verdict } from './access.js'
 export type { FaultProbe, HookName } from './guard.js'
-export { MqttAdapter, type MqttAdapterOptions, type MqttServices, type Traffic } from './adapter.js'
+export { MqttAdapter, type MqttAdapterOptions, type MqttServices, type SessionStats, type Traffic, type ByQos } from './adapter.js'
+export { ConnectedClients, type ConnectedClient } from './connected-clients.js'

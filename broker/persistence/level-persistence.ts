@@ -161,6 +161,11 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
 
   // ---- retained -------------------------------------------------------------
 
+  /** Retained messages stored now: the size of the in-memory copy, so reading it costs nothing (`fleetq_retained_messages`). */
+  get retainedCount (): number {
+    return this.#retained.size
+  }
+
   async storeRetained (packet: StoredPacket): Promise<void> {
     const key = packet.topic
     const sublevel = this.#stores.retained
@@ -225,6 +230,11 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const stored = this.#subs.get(client.id)
     if (stored === undefined) return []
     return [...stored].map(([topic, record]) => ({ topic, ...record }))
+  }
+
+  /** The client ids with stored subscriptions (persistent sessions, connected or not), for `$SYS/broker/clients/total`. */
+  storedSessionIds (): IterableIterator<string> {
+    return this.#subs.keys()
   }
 
   async countOffline (): Promise<{ subsCount: number, clientsCount: number }> {

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks'
+import { persistenceWriteSeconds } from '../observability/fixed-histogram.js'
 import type { BatchWriter, KeyValueStore, SublevelOp } from './store.js'
 
 type Op = SublevelOp
@@ -87,7 +89,10 @@ export class WriteBatcher {
     const ops: Op[] = []
     for (const p of pending) ops.push(...p.ops)
     try {
+      const started = performance.now()
       await this.#db.batch(ops)
+      // One observation per batch (docs/operations.md#metrics): what a write waits for, not per op.
+      persistenceWriteSeconds.observe((performance.now() - started) / 1000)
       for (const op of ops) {
         const value = op.type === 'put' ? op.value : null
         // Forget it only if no later write to the same key is waiting.

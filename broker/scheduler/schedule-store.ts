@@ -12,6 +12,8 @@ export interface StoredSchedule {
   /** Every tick at or before this time has been handled (fired or skipped). */
   doneUntil: number
   lastRunAt: number | null
+  /** Paused by an operator: fires no tick until resumed (docs/scheduling.md). Absent means running. */
+  paused?: boolean
 }
 
 /**
@@ -76,5 +78,6 @@ function encode (record: StoredSchedule): Buffer {
     doneUntil: record.doneUntil,
     lastRunAt: record.lastRunAt
   }
+  if (record.paused === true) stored.paused = true
   return encodeValue(stored)
 }

@@ -34,8 +34,18 @@ export interface SchedulerStats {
   schedules: number
   /** Ticks fired since start. */
   fired: number
-  /** Missed ticks skipped since start (catchUp 'none' or 'last', or past MAX_CATCH_UP_TICKS). */
+  /** Missed ticks skipped since start (catchUp 'none' or 'last', past MAX_CATCH_UP_TICKS, or due while paused). */
   skipped: number
+  /** Schedules paused now (docs/scheduling.md). */
+  paused: number
+  /** Manual runs since start (`trigger`, the admin API): not ticks, not in `fired`. */
+  triggered: number
+  /**
+   * How late each fired tick was, from its nominal time to the moment the
+   * scheduler handed it to the delayed queue: ticks caught up after downtime
+   * count their whole delay (docs/scheduling.md).
+   */
+  lateness: { count: number, sumMs: number, maxMs: number }
 }
 
 /**
@@ -49,7 +59,8 @@ export interface SchedulerStats {
 export class Scheduler {
   readonly #options: SchedulerOptions
   readonly #entries = new Map<string, Entry>()
-  readonly #counters = { fired: 0, skipped: 0 }
+  readonly #counters = { fired: 0, skipped: 0, triggered: 0 }
+  readonly #lateness = { count: 0, sumMs: 0, maxMs: 0 }
   #closed = false
   /** Writes run one after another so two changes to one schedule land in order. */
   #chain: Promise<unknown> = Promise.resolve()
@@ -95,7 +106,11 @@ export class Scheduler {
       records.push(entry)
     }
     await options.store.save(records, removed)
-    for (const entry of scheduler.#entries.values()) await scheduler.#fire(entry, true)
+    for (const entry of scheduler.#entries.values()) {
+      // A paused schedule stays as it was: its missed ticks are skipped when it resumes.
+      if (entry.paused === true) continue
+      await scheduler.#fire(entry, true)
+    }
     return scheduler
   }
 
@@ -137,8 +152,72 @@ export class Scheduler {
     })
   }
 
+  /**
+   * Stops a schedule durably: no tick fires until {@link resume}, across
+   * restarts too. A removed or replaced schedule keeps its paused state (upsert keeps it).
+   */
+  pause (name: string): Promise<ScheduleInfo> {
+    return this.#serial(async () => {
+      const entry = this.#found(name)
+      if (entry.paused === true) return this.#info(entry)
+      entry.timer?.cancel()
+      entry.timer = null
+      await this.#options.store.save([{ ...entry, paused: true }])
+      entry.paused = true
+      this.#options.logger.info({ schedule: name }, 'schedule paused')
+      return this.#info(entry)
+    })
+  }
+
+  /**
+   * Runs a paused schedule again from now: the ticks that fell due while it
+   * was paused are skipped (counted in `skipped`), whatever its `catchUp`;
+   * that setting is about downtime, a pause is on purpose.
+   */
+  resume (name: string): Promise<ScheduleInfo> {
+    return this.#serial(async () => {
+      const entry = this.#found(name)
+      if (entry.paused !== true) return this.#info(entry)
+      const now = this.#options.clock.now()
+      const missed = entry.cron.ticksBetween(entry.doneUntil, now, MAX_CATCH_UP_TICKS)
+      const updated: StoredSchedule = { ...entry, doneUntil: Math.max(entry.doneUntil, now) }
+      delete updated.paused
+      await this.#options.store.save([updated])
+      entry.paused = false
+      entry.doneUntil = updated.doneUntil
+      this.#counters.skipped += missed.ticks.length + (missed.truncated ? 1 : 0)
+      this.#arm(entry)
+      this.#options.logger.info({ schedule: name, skipped: missed.ticks.length }, 'schedule resumed')
+      return this.#info(entry)
+    })
+  }
+
+  /**
+   * Publishes (or submits) the schedule's message now, once, paused or not.
+   * A manual run is not a tick: `lastRunAt` stays the last cron tick and
+   * the timetable (`nextRunAt`) is unchanged. It goes the way a tick goes,
+   * through the delayed queue (due now), so it survives a crash once this
+   * resolves; a task is a new envelope created now.
+   */
+  trigger (name: string): Promise<ScheduleInfo> {
+    return this.#serial(async () => {
+      const entry = this.#found(name)
+      const now = this.#options.clock.now()
+      const { topic, payload } = tickMessage(entry.schedule, now, this.#options.taskTopicPrefix)
+      const message: DelayedMessage = { topic, payload, qos: entry.schedule.qos, retain: entry.schedule.retain, dueAt: now, clientId: null }
+      // The record is written unchanged: the store's one atomic way to queue a schedule's message.
+      await this.#options.store.commitTick(entry, [message])
+      this.#options.delayed.added(now)
+      this.#counters.triggered++
+      this.#options.logger.info({ schedule: name, topic }, 'schedule triggered by hand')
+      return this.#info(entry)
+    })
+  }
+
   stats (): SchedulerStats {
-    return { schedules: this.#entries.size, ...this.#counters }
+    let paused = 0
+    for (const entry of this.#entries.values()) if (entry.paused === true) paused++
+    return { schedules: this.#entries.size, ...this.#counters, paused, lateness: { ...this.#lateness } }
   }
 
   async close (): Promise<void> {
@@ -153,7 +232,10 @@ export class Scheduler {
     }
     // A new or changed timing starts from now: no catch-up for ticks from before it existed.
     const sameTiming = previous !== undefined && previous.schedule.cron === schedule.cron && previous.schedule.timezone === schedule.timezone
+    // Pausing is an operator's act, not part of the definition: a replaced schedule stays paused.
+    const paused = previous?.paused === true ? { paused: true } : {}
     return {
+      ...paused,
       schedule,
       cron,
       source,
@@ -168,7 +250,7 @@ export class Scheduler {
   #arm (entry: Entry): void {
     entry.timer?.cancel()
     entry.timer = null
-    if (this.#closed) return
+    if (this.#closed || entry.paused === true) return
     const next = entry.cron.nextAfter(entry.doneUntil)
     if (next === null) return
     entry.timer = this.#options.clock.setTimer(() => {
@@ -191,6 +273,7 @@ export class Scheduler {
    */
   async #fire (entry: Entry, starting: boolean): Promise<void> {
     if (this.#entries.get(entry.schedule.name) !== entry) return // removed or replaced meanwhile
+    if (entry.paused === true) return // paused meanwhile
     const { clock, delayed, store, logger } = this.#options
     const now = clock.now()
     const mode = entry.schedule.catchUp
@@ -221,6 +304,12 @@ export class Scheduler {
     entry.doneUntil = updated.doneUntil
     entry.lastRunAt = updated.lastRunAt
     this.#counters.fired += ticks.length
+    for (const tick of ticks) {
+      const late = Math.max(0, now - tick)
+      this.#lateness.count++
+      this.#lateness.sumMs += late
+      if (late > this.#lateness.maxMs) this.#lateness.maxMs = late
+    }
     const first = ticks[0]
     if (first !== undefined) delayed.added(first, ticks.length)
     this.#arm(entry)
@@ -232,15 +321,23 @@ export class Scheduler {
     return run
   }
 
+  #found (name: string): Entry {
+    const entry = this.#entries.get(name)
+    if (entry === undefined) throw notFound(name)
+    return entry
+  }
+
   #info (entry: Entry): ScheduleInfo {
-    const next = entry.cron.nextAfter(Math.max(entry.doneUntil, this.#options.clock.now()))
+    const paused = entry.paused === true
+    const next = paused ? null : entry.cron.nextAfter(Math.max(entry.doneUntil, this.#options.clock.now()))
     return {
       ...entry.schedule,
       source: entry.source,
       createdAt: new Date(entry.createdAt).toISOString(),
       updatedAt: new Date(entry.updatedAt).toISOString(),
       lastRunAt: entry.lastRunAt === null ? null : new Date(entry.lastRunAt).toISOString(),
-      nextRunAt: next === null ? null : new Date(next).toISOString()
+      nextRunAt: next === null ? null : new Date(next).toISOString(),
+      paused
     }
   }
 }

@@ -65,6 +65,7 @@ export class Authenticator {
   #accepted = 0
   #refused = 0
   #running = 0
+  #usersVersion = 0
   readonly #waiting: Array<() => void> = []
 
   private constructor (settings: AuthSettings, logger: Logger, users: Users | null, dummy: ParsedHash | null, hosts: readonly string[]) {
@@ -112,6 +113,33 @@ export class Authenticator {
     if (this.#anonymous) this.#logger.warn({ usersFile: users.path }, 'anonymous clients are allowed besides the users of the users file')
   }
 
+  /** Whether a users file is loaded: without one nothing is checked, over MQTT or HTTP. */
+  get hasUsers (): boolean {
+    return this.#users !== null
+  }
+
+  /**
+   * Counts the users file reloads: whoever keeps the outcome of a
+   * {@link verify} (the HTTP listener's short cache) drops it when this moves.
+   */
+  get usersVersion (): number {
+    return this.#usersVersion
+  }
+
+  /**
+   * Whether `password` is `username`'s in the users file (false without one):
+   * the CONNECT check's scrypt and time, an unknown user costing as much as a
+   * known one, under the same concurrency limit. For HTTP Basic
+   * authentication (docs/operations.md); counted in no CONNECT statistic.
+   */
+  async verify (username: string, password: string): Promise<boolean> {
+    const users = this.#users
+    if (users === null) return false
+    const hash = users.hashes.get(username)
+    const match = await this.#limited(() => verifyPassword(Buffer.from(password, 'utf8'), hash ?? this.#dummy ?? fail()))
+    return hash !== undefined && match
+  }
+
   /** CONNECTs accepted and refused since start. */
   stats (): AuthStats {
     return { accepted: this.#accepted, refused: this.#refused }
@@ -131,6 +159,7 @@ export class Authenticator {
     try {
       const users = await readUsers(usersFile)
       this.#users = users
+      this.#usersVersion++
       this.#loaded(users)
     } catch (err) {
       this.#logger.error({ err, usersFile }, 'users file not reloaded; the previous users stay')

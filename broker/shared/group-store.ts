@@ -16,6 +16,8 @@ export interface GroupDefinition {
   group: string
   filter: string
   createdAt: number
+  /** Paused by an operator (docs/shared-subscriptions.md): kept across restarts. Absent means not paused. */
+  paused?: boolean
 }
 
 export interface StoredGroup {
@@ -41,6 +43,7 @@ export interface GroupStore {
   load (): Promise<StoredGroup[]>
   /** The next store-wide sequence number: larger than any used before, also across restarts. */
   nextSeq (): number
+  /** Stores a group's definition, replacing the one stored under its key (how a pause is kept). */
   saveGroup (definition: GroupDefinition): Promise<void>
   /** Removes the group and all its messages. */
   deleteGroup (key: string): Promise<void>

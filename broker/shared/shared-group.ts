@@ -35,11 +35,22 @@ export interface GroupCounters {
   overflowed: number
   /** Dropped after `messageTtlMs` in the queue. */
   expired: number
-  /** QoS 0 messages with no online member (QoS 0 is not stored). */
+  /** QoS 0 messages with no online member, or sent while the group was paused (QoS 0 is not stored). */
   qos0Dropped: number
+  /** Waiting messages dropped by an operator's purge (the admin API, docs/shared-subscriptions.md). */
+  purged: number
 }
 
 export interface MemberStats { clientId: string, inflight: number, prefetch: number }
+
+/** A waiting message as the admin API shows it (dead letters are the dead-letter group's). */
+export interface WaitingMessage {
+  seq: number
+  topic: string
+  payload: Buffer
+  enqueuedAt: number
+  deliveries: number
+}
 
 export interface GroupStats {
   key: string
@@ -54,6 +65,10 @@ export interface GroupStats {
   counters: GroupCounters
   createdAt: number
   idleSince: number | null
+  /** Paused by an operator: messages are stored, none is sent (docs/shared-subscriptions.md). */
+  paused: boolean
+  /** Epoch ms the oldest waiting message entered the queue, null when none waits. */
+  oldestEnqueuedAt: number | null
 }
 
 /** How many waiting messages one dispatch pass looks at when some must wait (hash). */
@@ -69,7 +84,7 @@ export class SharedGroup {
   readonly definition: GroupDefinition
   readonly options: GroupOptions
   readonly counters: GroupCounters = {
-    enqueued: 0, delivered: 0, acked: 0, redelivered: 0, lateAcks: 0, overflowed: 0, expired: 0, qos0Dropped: 0
+    enqueued: 0, delivered: 0, acked: 0, redelivered: 0, lateAcks: 0, overflowed: 0, expired: 0, qos0Dropped: 0, purged: 0
   }
 
   idleSince: number | null
@@ -84,6 +99,7 @@ export class SharedGroup {
   #turn = 0
   #dispatching = false
   #closed = false
+  #paused: boolean
 
   constructor (definition: GroupDefinition, options: GroupOptions, store: GroupStore, logger: Logger) {
     this.definition = definition
@@ -91,6 +107,60 @@ export class SharedGroup {
     this.#store = store
     this.#logger = logger
     this.idleSince = Date.now()
+    this.#paused = definition.paused === true
+  }
+
+  get paused (): boolean {
+    return this.#paused
+  }
+
+  /**
+   * Stops sending: published messages are still stored (QoS 1), nothing new
+   * goes to a member; messages already in flight are acknowledged as usual.
+   * The caller stores the state (SharedSubscriptions.pause).
+   */
+  pause (): void {
+    this.#paused = true
+  }
+
+  resume (): void {
+    this.#paused = false
+    this.dispatch()
+  }
+
+  /**
+   * Drops every waiting message, from memory and the store (not those in
+   * flight: their members may still acknowledge them). Resolves with how
+   * many, once the removal is durable.
+   */
+  async purge (): Promise<number> {
+    const seqs = this.waiting().map((m) => m.seq)
+    this.#pending = []
+    this.#head = 0
+    this.#returned = []
+    this.counters.purged += seqs.length
+    if (seqs.length > 0) await this.#store.remove(this.definition.key, seqs)
+    return seqs.length
+  }
+
+  /** The waiting messages, oldest (lowest seq) first: a copy, for the admin API to read. */
+  waiting (): WaitingMessage[] {
+    const messages = [...this.#returned, ...this.#pending.slice(this.#head)].sort((a, b) => a.seq - b.seq)
+    return messages.map(({ seq, topic, payload, enqueuedAt, deliveries }) => ({ seq, topic, payload, enqueuedAt, deliveries }))
+  }
+
+  /** Drops one waiting message (not one in flight); false if none waits with that seq. Resolves once durable. */
+  async removeWaiting (seq: number): Promise<boolean> {
+    const returned = this.#returned.findIndex((m) => m.seq === seq)
+    if (returned >= 0) {
+      this.#returned.splice(returned, 1)
+    } else {
+      const pending = this.#pending.findIndex((m, i) => i >= this.#head && m.seq === seq)
+      if (pending < 0) return false
+      this.#pending.splice(pending, 1)
+    }
+    await this.#store.remove(this.definition.key, [seq])
+    return true
   }
 
   /** Messages found in the store at start: in flight at a crash or waiting. */
@@ -107,6 +177,11 @@ export class SharedGroup {
 
   get memberCount (): number {
     return this.#members.length
+  }
+
+  /** The QoS a member with this client id joined at, or undefined if it is not one (the admin API's subscription list). */
+  memberQos (clientId: string): 0 | 1 | undefined {
+    return this.#members.find((m) => m.clientId === clientId)?.qos
   }
 
   hasMember (client: Connection): boolean {
@@ -154,7 +229,9 @@ export class SharedGroup {
   async enqueue (topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
     if (this.#closed) return
     if (qos === 0) {
-      this.#sendQos0(topic, payload)
+      // Not stored, so a paused group cannot keep it.
+      if (this.#paused) this.counters.qos0Dropped++
+      else this.#sendQos0(topic, payload)
       return
     }
     if (this.depth >= this.options.maxLength) {
@@ -195,6 +272,7 @@ export class SharedGroup {
     this.#dispatching = true
     try {
       this.#expire()
+      if (this.#paused) return
       this.#dispatchFrom(this.#returned, false)
       this.#dispatchFrom(this.#pending, true)
     } finally {
@@ -219,8 +297,17 @@ export class SharedGroup {
       members: this.#members.map((m) => ({ clientId: m.clientId, inflight: m.outstanding.size, prefetch: m.prefetch })),
       counters: { ...this.counters },
       createdAt: this.definition.createdAt,
-      idleSince: this.idleSince
+      idleSince: this.idleSince,
+      paused: this.#paused,
+      oldestEnqueuedAt: this.#oldestEnqueuedAt()
     }
+  }
+
+  #oldestEnqueuedAt (): number | null {
+    const head = this.#pending[this.#head]?.enqueuedAt
+    const returned = this.#returned.reduce<number | undefined>((min, m) => min === undefined || m.enqueuedAt < min ? m.enqueuedAt : min, undefined)
+    if (head === undefined) return returned ?? null
+    return returned === undefined ? head : Math.min(head, returned)
   }
 
   close (): void {

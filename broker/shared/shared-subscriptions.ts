@@ -3,7 +3,7 @@ import { Qlobber } from 'qlobber'
 import { FleetqError, ErrorCodes } from '../../protocol/errors.js'
 import type { Connection } from '../types/mqtt.js'
 import { resolveGroupOptions, type SharedSubscriptionOptions } from './group-options.js'
-import type { GroupStore } from './group-store.js'
+import type { GroupDefinition, GroupStore } from './group-store.js'
 import { isShareTopic, parseShareTopic, PREFETCH_TOPIC, topicMatches, type ShareTopic } from '../../protocol/topics.js'
 import { SharedGroup, type GroupStats } from './shared-group.js'
 import { parseUntrustedJson } from '../untrusted-json.js'
@@ -173,12 +173,43 @@ export class SharedSubscriptions {
     return [...this.#groups.values()].map((g) => g.stats())
   }
 
+  /** The group with this key (`{group}/{filter}`, as in GroupStats.key), or undefined. */
+  group (key: string): SharedGroup | undefined {
+    return this.#groups.get(key)
+  }
+
+  /** Every group, in creation order. */
+  groups (): SharedGroup[] {
+    return [...this.#groups.values()]
+  }
+
+  /**
+   * Stops the group sending to its members, durably: it stays paused across
+   * restarts until {@link resume} (docs/shared-subscriptions.md).
+   */
+  async pause (key: string): Promise<SharedGroup> {
+    return await this.#setPaused(key, true)
+  }
+
+  async resume (key: string): Promise<SharedGroup> {
+    return await this.#setPaused(key, false)
+  }
+
+  /** Drops every waiting message of the group (not those in flight); resolves with how many. */
+  async purge (key: string): Promise<number> {
+    return await this.#found(key).purge()
+  }
+
   /**
    * Deletes a group and its queued messages. Refused while it has members
    * (they would recreate it at once); unsubscribe or disconnect them first.
    */
   async deleteGroup (group: string, filter: string): Promise<void> {
-    const key = `${group}/${filter}`
+    await this.deleteGroupByKey(`${group}/${filter}`)
+  }
+
+  /** {@link deleteGroup} by the group's key. */
+  async deleteGroupByKey (key: string): Promise<void> {
     const found = this.#groups.get(key)
     if (found === undefined) throw new FleetqError(ErrorCodes.GROUP_NOT_FOUND, `no shared subscription group ${key}`)
     if (found.memberCount > 0) {
@@ -196,7 +227,33 @@ export class SharedSubscriptions {
     await this.#store.flush?.()
   }
 
-  #addGroup (definition: { key: string, group: string, filter: string, createdAt: number }): SharedGroup {
+  #found (key: string): SharedGroup {
+    const group = this.#groups.get(key)
+    if (group === undefined) throw new FleetqError(ErrorCodes.GROUP_NOT_FOUND, `no shared subscription group ${key}`)
+    return group
+  }
+
+  /** In memory at once (no send after this), then stored with the definition; undone if the write fails. */
+  async #setPaused (key: string, paused: boolean): Promise<SharedGroup> {
+    const group = this.#found(key)
+    const was = group.paused
+    if (paused) group.pause()
+    else group.resume()
+    try {
+      const definition: GroupDefinition = { ...group.definition }
+      if (paused) definition.paused = true
+      else delete definition.paused
+      await this.#store.saveGroup(definition)
+    } catch (err) {
+      if (was) group.pause()
+      else group.resume()
+      throw err
+    }
+    this.#logger.info({ group: key, depth: group.depth }, paused ? 'shared subscription group paused' : 'shared subscription group resumed')
+    return group
+  }
+
+  #addGroup (definition: GroupDefinition): SharedGroup {
     const group = new SharedGroup(definition, resolveGroupOptions(this.#options, definition.group), this.#store, this.#logger)
     this.#groups.set(definition.key, group)
     this.#matcher.add(definition.filter, definition.key)

@@ -10,6 +10,7 @@ import type { LimitCounters } from '../security/limit-counters.js'
 import { parseUntrustedJson } from '../untrusted-json.js'
 import { deadLetterRecord } from './dead-letter.js'
 import { IdempotencyKeys, type IdempotencyStore } from './idempotency-keys.js'
+import { TaskOutcomes, type OutcomeCounts } from './task-outcomes.js'
 
 export interface TaskGateOptions {
   /** The schemas submissions are checked against (the same ones `submit()` uses). */
@@ -97,6 +98,11 @@ export interface TaskGateStats {
   idempotencyKeys: number
   /** Keys forgotten before their window ended, to stay within `maxIdempotencyKeys`. */
   keysEvicted: number
+  /**
+   * Outcomes by task type: known types (those with schemas), then `other`
+   * (broker/tasks/task-outcomes.ts says what each counts).
+   */
+  byType: Record<string, OutcomeCounts>
 }
 
 /**
@@ -125,6 +131,7 @@ export class TaskGate {
   readonly #options: ResolvedGateOptions
   readonly #counters = { accepted: 0, wrapped: 0, invalid: 0, duplicates: 0 }
   readonly #limits: Pick<LimitCounters, 'hit'> | undefined
+  readonly #outcomes: TaskOutcomes
   #closing: Promise<void> | null = null
 
   private constructor (schemas: TaskSchemas, keys: IdempotencyKeys | null, logger: Logger, options: ResolvedGateOptions, limits: Pick<LimitCounters, 'hit'> | undefined) {
@@ -133,6 +140,7 @@ export class TaskGate {
     this.#logger = logger
     this.#options = options
     this.#limits = limits
+    this.#outcomes = new TaskOutcomes({ types: schemas.types(), deadLetterPrefix: options.deadLetterPrefix })
   }
 
   /** Checks the options and loads the unexpired idempotency keys from the store. */
@@ -204,15 +212,36 @@ export class TaskGate {
     packet.payload = Buffer.from(JSON.stringify(envelope))
     this.#counters.accepted++
     this.#counters.wrapped++
+    this.#accepted(type, envelope)
     return { action: 'wrapped', taskId: envelope.id }
+  }
+
+  /**
+   * What inspect() would refuse in a payload of `type`, without counting,
+   * logging or rewriting anything: null for a type with no schema (unless
+   * unknown types are allowed). The admin API asks before it publishes, so an
+   * operator's typo is answered, not dead-lettered.
+   */
+  payloadIssues (type: string, payload: unknown): ValidationIssue[] | null {
+    if (!this.#schemas.has(type)) return this.#schemas.allowUnknownTypes ? [] : null
+    return this.#schemas.validatePayload(type, payload)
   }
 
   stats (): TaskGateStats {
     return {
       ...this.#counters,
       idempotencyKeys: this.#keys?.size ?? 0,
-      keysEvicted: this.#keys?.evicted ?? 0
+      keysEvicted: this.#keys?.evicted ?? 0,
+      byType: this.#outcomes.stats()
     }
+  }
+
+  /**
+   * Every PUBLISH once stored (Aedes's `published`): counts the dead letters
+   * and task results among them, by type. Cheap for other messages.
+   */
+  published (topic: string, payload: Buffer | string): void {
+    this.#outcomes.published(topic, payload)
   }
 
   /** Waits for idempotency-key writes in progress. Safe to call more than once. */
@@ -225,6 +254,7 @@ export class TaskGate {
   #accept (packet: GatePacket, type: string, envelope: TaskEnvelope): GateDecision {
     if (envelope.idempotencyKey === undefined || this.#keys === null) {
       this.#counters.accepted++
+      this.#accepted(type, envelope)
       return { action: 'pass', taskId: envelope.id }
     }
     const claim = this.#keys.claim(type, envelope.idempotencyKey, envelope.id)
@@ -234,11 +264,19 @@ export class TaskGate {
       packet.topic = `${this.#options.duplicatePrefix}${type}`
       packet.retain = false
       this.#counters.duplicates++
+      this.#outcomes.count(type, 'duplicate')
       this.#logger.debug({ type, taskId: envelope.id, duplicateOf: claim.taskId, idempotencyKey: envelope.idempotencyKey }, 'duplicate task submission dropped')
       return { action: 'duplicate', taskId: claim.taskId }
     }
     this.#counters.accepted++
+    this.#accepted(type, envelope)
     return { action: 'pass', taskId: envelope.id, commit: claim.commit, release: claim.release }
+  }
+
+  /** A first attempt is a submission, a later one a retry (the worker republishes a failed task with `attempt` + 1, docs/tasks.md). */
+  #accepted (type: string, envelope: TaskEnvelope): void {
+    this.#outcomes.count(type, envelope.attempt > 1 ? 'retried' : 'submitted')
+    if (envelope.replyTo !== undefined) this.#outcomes.awaitResult(envelope.id, type)
   }
 
   #wrap (type: string, payload: unknown, clientId: string | null): TaskEnvelope {
@@ -257,6 +295,7 @@ export class TaskGate {
     // A dead letter is a record of one event, not state for late subscribers.
     packet.retain = false
     this.#counters.invalid++
+    this.#outcomes.count(type, 'invalid')
     this.#logger.warn({ type, clientId, reason, issues: issues.slice(0, 10) }, 'task submission dead-lettered')
     return { action: 'dead-lettered', issues }
   }

@@ -8,6 +8,7 @@ import type { GateDecision, TaskGate } from '../../tasks/task-gate.js'
 import type { AccessPolicy } from '../access.js'
 import type { ClientLimits } from '../client-limits.js'
 import { illFormedTopic } from '../topic-validity.js'
+import { connFields } from '../internals/conn-ids.js'
 import { clientInfo, toBuffer } from './util.js'
 
 const DELAYED_CARRIER = Symbol('fleetq.delayedCarrier')
@@ -71,7 +72,7 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     } catch (err) {
       // refused after all: the publisher's resend must not count as a duplicate
       decision.release?.()
-      logger.error({ err, clientId: client?.id, topic: packet.topic }, 'could not store a publish; not acknowledging it')
+      logger.error({ err, ...connFields(client), topic: packet.topic }, 'could not store a publish; not acknowledging it')
       return err as Error
     }
   }
@@ -99,7 +100,7 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
   /** Rewrites a refused delayed publish into a dead letter: acknowledged, kept, counted, never silently dropped. */
   function refuseDelayed (packet: PublishPacket, client: Client | null, reason: Parameters<DelayedMessages['refused']>[0], message: string): void {
     const record = { ...deadLetterRecord('delay-invalid', '$delayed', packet.topic, client?.id ?? null, [{ path: '', message, keyword: reason }], toBuffer(packet.payload)), refusal: reason }
-    logger.warn({ clientId: client?.id, topic: packet.topic, reason }, 'delayed publish refused')
+    logger.warn({ ...connFields(client), topic: packet.topic, reason }, 'delayed publish refused')
     delayed.refused(reason)
     packet.topic = DELAYED_DEAD_LETTER_TOPIC
     packet.payload = Buffer.from(JSON.stringify(record))

@@ -5,6 +5,7 @@ import type { SharedSubscriptions } from '../../shared/shared-subscriptions.js'
 import type { AccessPolicy } from '../access.js'
 import type { ClientLimits } from '../client-limits.js'
 import { illFormedTopic } from '../topic-validity.js'
+import { connFields } from '../internals/conn-ids.js'
 import { clientInfo } from './util.js'
 
 export interface AuthorizeSubscribeParts {
@@ -44,7 +45,7 @@ export function createAuthorizeSubscribe ({ access, groups, limits, logger, deci
     try {
       await groups.prepare(sub.topic)
     } catch (err) {
-      logger.warn({ topic: sub.topic, err: (err as Error).message }, 'refused shared subscription')
+      logger.warn({ ...connFields(client), topic: sub.topic, err: (err as Error).message }, 'refused shared subscription')
       return null
     }
     // Groups deliver at QoS 0 or 1: the subscription Aedes keeps is QoS 1

@@ -13,7 +13,7 @@ export interface PublishedParts {
   logger: Logger
   connectionOf: (client: Client) => Connection
   /** A `$fleetq/schedules/request` from a client; answered on its reply topic. */
-  scheduleRequest: (clientId: string, payload: Buffer) => void
+  scheduleRequest: (client: Client, payload: Buffer) => void
 }
 
 /**
@@ -26,7 +26,7 @@ export interface PublishedParts {
 export function createPublished ({ groups, journal, logger, connectionOf, scheduleRequest }: PublishedParts) {
   return function published (packet: AedesPublishPacket, client: Client | null): Error | null | Promise<Error | null> {
     if (client !== null && packet.topic === PREFETCH_TOPIC) groups.setPrefetch(connectionOf(client), toBuffer(packet.payload))
-    if (client !== null && packet.topic === SCHEDULE_REQUEST_TOPIC) scheduleRequest(client.id, toBuffer(packet.payload))
+    if (client !== null && packet.topic === SCHEDULE_REQUEST_TOPIC) scheduleRequest(client, toBuffer(packet.payload))
     // Stored for later by authorizePublish: nothing to route now.
     if (isDelayedCarrier(packet)) {
       journal.settle(packet)

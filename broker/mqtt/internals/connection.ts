@@ -6,9 +6,9 @@ import { isWritable, nextMessageId, writePublish } from './packet-ids.js'
 class AedesConnection implements Connection {
   readonly #client: Client
   readonly #mayReceive: ReceiveCheck
-  readonly #sent: (bytes: number) => void
+  readonly #sent: SentCounter
 
-  constructor (client: Client, mayReceive: ReceiveCheck, sent: (bytes: number) => void) {
+  constructor (client: Client, mayReceive: ReceiveCheck, sent: SentCounter) {
     this.#client = client
     this.#mayReceive = mayReceive
     this.#sent = sent
@@ -28,7 +28,7 @@ class AedesConnection implements Connection {
 
   writePublish (packet: OutgoingPublish): boolean {
     const written = writePublish(this.#client, packet)
-    if (written) this.#sent(packet.payload.length)
+    if (written) this.#sent(packet.payload.length, packet.qos)
     return written
   }
 
@@ -36,6 +36,9 @@ class AedesConnection implements Connection {
     return this.#mayReceive(this.#client, topic)
   }
 }
+
+/** Hears of each PUBLISH a service writes (its payload bytes and QoS), for the traffic counters. */
+export type SentCounter = (bytes: number, qos: 0 | 1) => void
 
 /** The access policy's answer to "may this client receive a message on this topic". */
 export type ReceiveCheck = (client: Client, topic: string) => boolean
@@ -47,10 +50,10 @@ export type ReceiveCheck = (client: Client, topic: string) => boolean
 export class Connections {
   readonly #byClient = new WeakMap<object, Connection>()
   readonly #mayReceive: ReceiveCheck
-  readonly #sent: (bytes: number) => void
+  readonly #sent: SentCounter
 
   /** `sent` hears of each PUBLISH a service writes, for the traffic counters. */
-  constructor (mayReceive: ReceiveCheck, sent: (bytes: number) => void = () => undefined) {
+  constructor (mayReceive: ReceiveCheck, sent: SentCounter = () => undefined) {
     this.#mayReceive = mayReceive
     this.#sent = sent
   }
