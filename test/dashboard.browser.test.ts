@@ -15,7 +15,7 @@ import { waitUntil } from './helpers/wait.js'
  * real broker: log in, watch a task queue fill and drain live, requeue a dead
  * letter and pause a schedule by clicking, and look right on a phone.
  * Screenshots of every page go to test-artifacts/dashboard/ (git-ignored);
- * FLEETQ_UPDATE_SCREENSHOTS=1 also copies the overview to docs/dashboard.png.
+ * FLEETQ_UPDATE_SCREENSHOTS=1 also copies the screenshots the README links to docs/dashboard*.png.
  */
 
 const ADMIN = { user: 'admin', password: 'admin-secret-1' }
@@ -118,7 +118,7 @@ suite(title, () => {
   it('asks for credentials, refuses wrong ones, and shows who is logged in', async () => {
     await page.goto(`${baseUrl}/`)
     await byTestId('login-form').waitFor()
-    await screenshot(page, shots, 'login')
+    await publishScreenshot(await screenshot(page, shots, 'login'), 'dashboard-login.png')
 
     await byTestId('login-user').fill(ADMIN.user)
     await byTestId('login-password').fill('wrong')
@@ -148,7 +148,7 @@ suite(title, () => {
       if (n === 4) await textIs(`group-depth-${GROUP}`, '5')
     }
     await textIs(`group-depth-${GROUP}`, String(TASKS))
-    await screenshot(page, shots, 'groups-waiting')
+    await publishScreenshot(await screenshot(page, shots, 'groups-waiting'), 'dashboard-groups.png')
 
     await startWorker()
     await textIs(`group-depth-${GROUP}`, '0')
@@ -169,7 +169,7 @@ suite(title, () => {
     await byTestId(`dead-row-${id}`).waitFor()
     await expect(byTestId(`dead-row-${id}`).textContent()).resolves.toContain('unrecoverable')
     await byTestId(`dead-payload-${id}`).locator('summary').click()
-    await screenshot(page, shots, 'dead-letters')
+    await publishScreenshot(await screenshot(page, shots, 'dead-letters'), 'dashboard-dead-letters.png')
 
     await byTestId(`requeue-${id}`).click()
     await byTestId(`dead-row-${id}`).waitFor({ state: 'detached' })
@@ -186,7 +186,7 @@ suite(title, () => {
     await textIs(`schedule-state-${SCHEDULE}`, 'paused')
     await byTestId(`schedule-resume-${SCHEDULE}`).waitFor()
     expect(broker.admin.schedule(SCHEDULE).paused).toBe(true)
-    await screenshot(page, shots, 'schedules')
+    await publishScreenshot(await screenshot(page, shots, 'schedules'), 'dashboard-schedules.png')
   })
 
   it('shows a read-only user no buttons that change anything, and logs out', async () => {
@@ -218,7 +218,7 @@ suite(title, () => {
     await open('clients')
     await byTestId('client-row-device-7').waitFor()
     await expect(page.locator('[data-testid^="client-row-"]', { hasText: '$share/thumbnail/tasks/thumbnail' }).count()).resolves.toBeGreaterThan(0)
-    await screenshot(page, shots, 'clients')
+    await publishScreenshot(await screenshot(page, shots, 'clients'), 'dashboard-clients.png')
   })
 
   it('overview: live throughput, and a layout that fits a phone', async () => {
