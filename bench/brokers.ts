@@ -10,6 +10,11 @@ export interface BenchTarget {
   url: string
   /** Process to read RSS from; null when unknown. */
   pid: number | null
+  /**
+   * The broker's own event-loop delay since the previous call (fleetq
+   * started with `loopDelay`); absent for other brokers.
+   */
+  loopDelay?: () => Promise<LoopDelay>
   /** Stops what this run started and removes its files. Idempotent. */
   close (): Promise<void>
 }
@@ -22,6 +27,27 @@ export function externalTarget (url: string, pid: number | null): BenchTarget {
 
 const serverScript = fileURLToPath(new URL('./fleetq-server.ts', import.meta.url))
 
+/** Event-loop delay of the broker process (perf_hooks monitorEventLoopDelay, 1 ms timer, the interval itself taken off), ms. */
+export interface LoopDelay {
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+  /** Samples the histogram took: one per timer turn. */
+  count: number
+  /** Timer turns delayed by more than 5 ms (estimated from the histogram's percentile steps). */
+  stalls: number
+}
+
+export interface FleetqChildOptions {
+  persistence?: 'level' | 'memory'
+  /** Open the HTTP listener and scrape /metrics every second (`fleetq+metrics`). */
+  metrics?: boolean
+  /** Extra flags for node, e.g. `--cpu-prof --cpu-prof-dir=<dir>`. */
+  nodeArgs?: string[]
+  /** Measure the broker's event-loop delay, read with BenchTarget.loopDelay(). */
+  loopDelay?: boolean
+}
+
 /**
  * Starts bench/fleetq-server.ts as a child process on a fresh temporary data
  * directory. With `metrics`, fleetq also opens its HTTP listener and this
@@ -29,18 +55,19 @@ const serverScript = fileURLToPath(new URL('./fleetq-server.ts', import.meta.url
  * (`fleetq+metrics`): what metrics cost on the message path shows against
  * plain fleetq.
  */
-export async function startFleetq (persistence: 'level' | 'memory' = 'level', metrics = false): Promise<BenchTarget> {
+export async function startFleetq (persistence: 'level' | 'memory' = 'level', metrics = false, more: Omit<FleetqChildOptions, 'persistence' | 'metrics'> = {}): Promise<BenchTarget> {
   // process.execPath directly, not npx: the child's pid is the broker's pid.
   // The server makes and removes its own temporary data directory, so it is
   // removed even when this process is killed (the server sees stdin close).
-  const child = spawnBrokerChild(process.execPath, ['--import', 'tsx', serverScript, '--persistence', persistence, ...(metrics ? ['--http'] : [])])
+  const child = spawnBrokerChild(process.execPath, [...(more.nodeArgs ?? []), '--import', 'tsx', serverScript, '--persistence', persistence,
+    ...(metrics ? ['--http'] : []), ...(more.loopDelay === true ? ['--loop-delay'] : [])])
   let scraper: NodeJS.Timeout | undefined
   const close = (): Promise<void> => {
     clearInterval(scraper)
     return child.stop()
   }
   try {
-    const ready = await readReadyLine(child.child.stdout, child.exited)
+    const { ready, lines } = await readReadyLine(child.child.stdout, child.exited)
     if (metrics) {
       if (ready.httpPort === undefined) throw new Error('no httpPort in the ready line')
       const url = `http://127.0.0.1:${ready.httpPort}/metrics`
@@ -49,7 +76,19 @@ export async function startFleetq (persistence: 'level' | 'memory' = 'level', me
       }, 1000)
       scraper.unref()
     }
-    return { name: metrics ? 'fleetq+metrics' : 'fleetq', url: `mqtt://127.0.0.1:${ready.port}`, pid: ready.pid, close }
+    const target: BenchTarget = { name: metrics ? 'fleetq+metrics' : 'fleetq', url: `mqtt://127.0.0.1:${ready.port}`, pid: ready.pid, close }
+    if (more.loopDelay === true) {
+      // fleetq-server answers each "loop-delay" line on stdin with one JSON line.
+      target.loopDelay = async () => {
+        child.child.stdin?.write('loop-delay\n')
+        const next = await lines.next()
+        if (next.done === true) throw new Error('fleetq closed stdout')
+        return JSON.parse(next.value) as LoopDelay
+      }
+    } else {
+      lines.close()
+    }
+    return target
   } catch (err) {
     await close()
     throw new Error(`fleetq did not start: ${(err as Error).message}\n${child.stderr()}`, { cause: err })
@@ -60,8 +99,8 @@ export async function startFleetq (persistence: 'level' | 'memory' = 'level', me
  * Starts fleetq and Mosquitto (`--compare`), each in its own process. If
  * either fails to start, the other is stopped before the error propagates.
  */
-export async function startCompareTargets (persistence: 'level' | 'memory', metrics: 'off' | 'on' | 'both' = 'off'): Promise<BenchTarget[]> {
-  const started = await Promise.allSettled([...fleetqVariants(metrics).map((m) => startFleetq(persistence, m)), startMosquitto()])
+export async function startCompareTargets (persistence: 'level' | 'memory', metrics: 'off' | 'on' | 'both' = 'off', more: Omit<FleetqChildOptions, 'persistence' | 'metrics'> = {}): Promise<BenchTarget[]> {
+  const started = await Promise.allSettled([...fleetqVariants(metrics).map((m) => startFleetq(persistence, m, more)), startMosquitto()])
   const targets = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
   const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected')
   if (failure !== undefined) {
@@ -82,18 +121,25 @@ interface ReadyLine {
   httpPort?: number
 }
 
-async function readReadyLine (stdout: NodeJS.ReadableStream | null, exited: Promise<string>): Promise<ReadyLine> {
+interface LineReader {
+  next (): Promise<IteratorResult<string>>
+  close (): void
+}
+
+/** The ready line, and a reader for the lines after it. */
+async function readReadyLine (stdout: NodeJS.ReadableStream | null, exited: Promise<string>): Promise<{ ready: ReadyLine, lines: LineReader }> {
   if (stdout === null) throw new Error('no stdout')
-  const lines = createInterface({ input: stdout })
+  const rl = createInterface({ input: stdout })
+  const iterator = rl[Symbol.asyncIterator]()
+  const lines: LineReader = { next: () => iterator.next(), close: () => rl.close() }
   const first = (async () => {
-    for await (const line of lines) {
-      const parsed = JSON.parse(line) as Partial<ReadyLine>
-      if (typeof parsed.port === 'number' && typeof parsed.pid === 'number') {
-        return { port: parsed.port, pid: parsed.pid, ...(typeof parsed.httpPort === 'number' ? { httpPort: parsed.httpPort } : {}) }
-      }
-      throw new Error(`unexpected first line: ${line}`)
+    const { value: line, done } = await iterator.next()
+    if (done === true) throw new Error('closed stdout before listening')
+    const parsed = JSON.parse(line) as Partial<ReadyLine>
+    if (typeof parsed.port === 'number' && typeof parsed.pid === 'number') {
+      return { ready: { port: parsed.port, pid: parsed.pid, ...(typeof parsed.httpPort === 'number' ? { httpPort: parsed.httpPort } : {}) }, lines }
     }
-    throw new Error('closed stdout before listening')
+    throw new Error(`unexpected first line: ${line}`)
   })()
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
@@ -105,8 +151,10 @@ async function readReadyLine (stdout: NodeJS.ReadableStream | null, exited: Prom
   for (const p of [first, timeout, died]) p.catch(() => undefined)
   try {
     return await Promise.race([first, timeout, died])
+  } catch (err) {
+    rl.close()
+    throw err
   } finally {
     clearTimeout(timer)
-    lines.close()
   }
 }

@@ -22,8 +22,19 @@ export interface BrokerChild {
   stop (graceMs?: number): Promise<void>
 }
 
+/**
+ * The command line that runs `command` with its open-file soft limit raised
+ * to the hard limit: a broker holding thousands of connections needs one
+ * descriptor each (bench/connections.ts). `exec` keeps the broker's pid the
+ * child's pid, so /proc figures are the broker's.
+ */
+export function withRaisedFileLimit (command: string, args: readonly string[]): [string, string[]] {
+  return ['/bin/bash', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', command, ...args]]
+}
+
 export function spawnBrokerChild (command: string, args: string[], options: SpawnOptions = {}): BrokerChild {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options })
+  const [file, argv] = withRaisedFileLimit(command, args)
+  const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], ...options })
   live.add(child)
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -1,20 +1,26 @@
 // fleetq in its own process for benchmarks: its RSS is then its own, and it
 // does not share an event loop with the load generator.
 // Usage: node --import tsx bench/fleetq-server.ts [--data-dir <dir>] [--persistence level|memory] [--http]
+// Under `node --cpu-prof --cpu-prof-dir <dir>` it also writes <dir>/sourcemaps.json
+// at exit, so bench/cpu-profile-top.ts can name TypeScript lines (see there).
 // Prints {"port":N,"pid":P} on stdout once it accepts connections (with
 // --http, also "httpPort": the /metrics listener on a free port); stops on
 // SIGTERM, SIGINT or when stdin closes (the parent died).
 import { mkdtemp, rm } from 'node:fs/promises'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { createInterface } from 'node:readline'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createBroker } from '../broker/index.js'
+import { cpuProfileDir, writeSourceMaps } from './source-maps.js'
 
 const { values } = parseArgs({
   options: {
     'data-dir': { type: 'string' },
     persistence: { type: 'string', default: 'level' },
-    http: { type: 'boolean', default: false }
+    http: { type: 'boolean', default: false },
+    'loop-delay': { type: 'boolean', default: false }
   }
 })
 const persistence = values.persistence
@@ -28,7 +34,8 @@ const dataDir = values['data-dir'] ?? await mkdtemp(join(tmpdir(), 'fleetq-bench
 
 // The load generators are few clients from one address at full speed: the
 // per-client and per-address limits meant for devices are lifted.
-const limits = { publishesPerSecondPerClient: 0, connectsPerSecondPerAddress: 0, maxConnectionsPerAddress: 0, maxPacketBytes: 16 * 1024 * 1024 }
+// maxConnections too: bench/connections.ts opens as many as the open-file limit allows.
+const limits = { publishesPerSecondPerClient: 0, connectsPerSecondPerAddress: 0, maxConnectionsPerAddress: 0, maxConnections: 0, maxPacketBytes: 16 * 1024 * 1024 }
 const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent', limits, ...(values.http ? { http: { port: 0 } } : {}) })
 const httpPort = broker.endpoints.find((e) => e.kind === 'http')?.port
 process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid, ...(httpPort === undefined ? {} : { httpPort }) }) + '\n')
@@ -45,9 +52,33 @@ async function shutdown (): Promise<void> {
     code = 1
   }
   if (ownDir) await rm(dataDir, { recursive: true, force: true })
+  const profileDir = cpuProfileDir()
+  if (profileDir !== null) await writeSourceMaps(profileDir).catch((err: unknown) => { process.stderr.write(`source maps not written: ${String(err)}\n`) })
+  // The CPU profile itself is written by Node on exit.
   process.exit(code)
 }
 process.on('SIGTERM', () => { void shutdown() })
 process.on('SIGINT', () => { void shutdown() })
 process.stdin.on('end', () => { void shutdown() })
 process.stdin.resume()
+
+// --loop-delay: the broker's own event-loop delay, for bench/latency.ts. A
+// 1 ms timer samples it; each "loop-delay" line on stdin is answered with the
+// figures since the previous one. The histogram holds timer-to-timer
+// intervals in ns, so the 1 ms interval is taken off: 0 means no delay.
+if (values['loop-delay']) {
+  const RESOLUTION_MS = 1
+  const STALL_MS = 5
+  const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
+  histogram.enable()
+  const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e3) / 1e3 - RESOLUTION_MS)
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() !== 'loop-delay') return
+    // Timer turns delayed by more than STALL_MS, from the histogram's percentile steps.
+    let below = 0
+    for (const [percentile, ns] of histogram.percentiles) if (ms(ns) <= STALL_MS) below = Math.max(below, percentile)
+    const stalls = Math.round(histogram.count * (100 - below) / 100)
+    process.stdout.write(JSON.stringify({ p50Ms: ms(histogram.percentile(50)), p99Ms: ms(histogram.percentile(99)), maxMs: ms(histogram.max), count: histogram.count, stalls }) + '\n')
+    histogram.reset()
+  })
+}

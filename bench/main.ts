@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import { externalTarget, fleetqVariants, startCompareTargets, startFleetq, type BenchTarget } from './brokers.js'
 import { mosquittoVersion } from './mosquitto.js'
 import { parseBenchArgs, usage, UsageError, type BenchOptions } from './options.js'
-import { describeEnvironment, formatHeader, formatTable, formatWarnings } from './report.js'
+import { ensureMqload } from './mqload.js'
+import { describeEnvironment, formatHeader, formatSummary, formatTable, formatWarnings, loadAverage, summarise } from './report.js'
 import { runBenchmarks } from './runner.js'
 
 /**
@@ -39,6 +40,8 @@ export async function main (argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
+    // Built before any broker starts, so a missing compiler fails fast.
+    if (options.generator === 'mqload') await ensureMqload()
     if (options.compare) targets.push(...await startCompareTargets(options.persistence, options.metrics))
     else if (options.url !== null) targets.push(externalTarget(options.url, options.pid))
     else for (const metrics of fleetqVariants(options.metrics)) targets.push(await startFleetq(options.persistence, metrics))
@@ -47,11 +50,15 @@ export async function main (argv: string[]): Promise<number> {
     const progress = (line: string): void => { process.stderr.write(line + '\n') }
     progress(formatHeader(options, env))
     const results = await runBenchmarks(targets, options, progress, interrupt.signal)
+    env.loadAverageEnd = loadAverage()
+    const summary = summarise(results)
     if (options.json) {
-      process.stdout.write(JSON.stringify({ options, environment: env, results }, null, 2) + '\n')
+      process.stdout.write(JSON.stringify({ options, environment: env, summary, results }, null, 2) + '\n')
     } else {
       const warnings = formatWarnings(results)
-      process.stdout.write('\n' + formatHeader(options, env) + '\n\n' + formatTable(results) + '\n' + (warnings === '' ? '' : '\n' + warnings + '\n'))
+      process.stdout.write('\n' + formatHeader(options, env) + '\n\n' + formatTable(results) + '\n' +
+        (options.rounds > 1 || targets.length > 1 ? '\n' + formatSummary(summary) + '\n' : '') +
+        (warnings === '' ? '' : '\n' + warnings + '\n'))
     }
     return results.every((r) => r.lost === 0 && r.error === null) ? 0 : 1
   } catch (err) {

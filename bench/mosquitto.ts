@@ -17,11 +17,15 @@ export function mosquittoConfig (port: number, dir: string): string {
     '# Written by fleetq bench/mosquitto.ts for one benchmark run.',
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',
-    // fleetq stores sessions and QoS 1 messages in LevelDB. Mosquitto keeps
-    // them in memory and writes mosquitto.db on exit and every
-    // autosave_interval (30 min), so no write happens during a run.
-    'persistence true',
+    // fleetq stores sessions and QoS 1 messages in LevelDB. Mosquitto would
+    // keep them in memory and write mosquitto.db only on exit and every
+    // autosave_interval (30 min), so nothing survives a kill -9 either way;
+    // off, it writes nothing at all.
+    'persistence false',
     `persistence_location ${dir}/`,
+    // Unlimited (the default, said explicitly): bench/connections.ts opens
+    // tens of thousands; the open-file limit is raised by bench/child.ts.
+    'max_connections -1',
     // Debian's mosquitto started as root switches to user mosquitto, which
     // cannot write in our temporary directory.
     'user root',

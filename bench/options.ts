@@ -1,5 +1,12 @@
 import { parseArgs } from 'node:util'
-import { scenarioNames } from './scenarios.js'
+import { defaultScenarioNames, scenarioNames } from './scenarios.js'
+
+/**
+ * `mqload`: the C load generator (bench/mqload.ts), one thread per client,
+ * the default. `mqttjs`: mqtt.js clients in this process; past about 15k
+ * msg/s it measures itself rather than the broker.
+ */
+export type Generator = 'mqload' | 'mqttjs'
 
 export interface BenchOptions {
   /** Run against this already running broker instead of starting fleetq. */
@@ -8,6 +15,9 @@ export interface BenchOptions {
   pid: number | null
   /** Start fleetq and Mosquitto and print them side by side. */
   compare: boolean
+  generator: Generator
+  /** Times each scenario runs on each broker, brokers taking turns (A B A B); the summary shows the median. */
+  rounds: number
   /**
    * Messages delivered per scenario, all subscribers together: fan-in splits
    * them among the publishers, fan-out publishes messages / subscribers.
@@ -38,19 +48,26 @@ export interface BenchOptions {
 /** payload[0..8) publish time, [8..12) publisher index, [12..16) sequence number. */
 export const MIN_PAYLOAD = 16
 
+/** mqtt.js saturates near 15k msg/s: fewer messages keep its runs as short. */
+const MQTTJS_MESSAGES = 20_000
+const MQTTJS_WARMUP = 1_000
+
 export const benchDefaults: Readonly<Omit<BenchOptions, 'scenarios'>> = Object.freeze({
   url: null,
   pid: null,
   compare: false,
-  // 20,000 deliveries per scenario keep the default compare (8 runs plus
-  // warm-up) around a minute on two busy cores at fleetq's slowest rate.
-  messages: 20_000,
+  generator: 'mqload',
+  rounds: 2,
+  // 40,000 deliveries per scenario (mqload: 10,000 per publisher in a 4 → 1
+  // fan-in) keep the default compare (4 scenarios x 2 brokers x 2 rounds,
+  // plus warm-up) around a minute on two busy cores.
+  messages: 40_000,
   publishers: 4,
   subscribers: 4,
   payload: 64,
   inflight: 100,
   timeout: 60,
-  warmup: 1_000,
+  warmup: 10_000,
   persistence: 'level',
   metrics: 'off',
   json: false
@@ -60,15 +77,17 @@ export const usage = `Usage: npm run bench -- [options]
 
   --url <mqtt://host:port>  run against a running broker (default: start fleetq as a child process)
   --pid <pid>               process id of the --url broker, to report its RSS
-  --compare                 start fleetq and Mosquitto and print them side by side
-  --messages <n>            messages delivered per scenario, all subscribers together (default ${benchDefaults.messages})
+  --compare                 start fleetq and Mosquitto and print them side by side, with the ratio
+  --generator <g>           mqload (C, libmosquitto; default) | mqttjs (mqtt.js in this process, saturates near 15k msg/s)
+  --rounds <n>              runs of each scenario per broker, brokers taking turns A B A B (default ${benchDefaults.rounds} with mqload, 1 with mqttjs)
+  --messages <n>            messages delivered per scenario, all subscribers together (default ${benchDefaults.messages}; ${MQTTJS_MESSAGES} with mqttjs)
   --publishers <n>          publishers in fan-in scenarios (default ${benchDefaults.publishers})
   --subscribers <n>         subscribers in fan-out scenarios (default ${benchDefaults.subscribers})
   --payload <bytes>         payload size, >= ${MIN_PAYLOAD} (default ${benchDefaults.payload})
   --inflight <n>            unconfirmed publishes per publisher (default ${benchDefaults.inflight})
   --timeout <seconds>       upper bound per scenario (default ${benchDefaults.timeout})
-  --warmup <n>              messages of an unreported warm-up run per broker (default ${benchDefaults.warmup}, 0 = none)
-  --scenarios <a,b,...>     some of: ${scenarioNames().join(', ')}
+  --warmup <n>              messages of an unreported warm-up run per broker (default ${benchDefaults.warmup}; ${MQTTJS_WARMUP} with mqttjs; 0 = none)
+  --scenarios <a,b,...>     some of: ${scenarioNames().join(', ')} (default ${defaultScenarioNames.join(',')} with mqload, all with mqttjs)
   --persistence <kind>      level | memory, for the fleetq child process (default ${benchDefaults.persistence})
   --metrics <off|on|both>   fleetq with /metrics scraped every second (fleetq+metrics), without, or both side by side (default ${benchDefaults.metrics})
   --json                    print results as JSON on stdout
@@ -89,6 +108,8 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
       url: { type: 'string' },
       pid: { type: 'string' },
       compare: { type: 'boolean' },
+      generator: { type: 'string' },
+      rounds: { type: 'string' },
       messages: { type: 'string' },
       publishers: { type: 'string' },
       subscribers: { type: 'string' },
@@ -105,9 +126,11 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
   })
   if (values.help === true) return 'help'
 
+  const generator = values.generator ?? benchDefaults.generator
+  if (generator !== 'mqload' && generator !== 'mqttjs') throw new UsageError(`--generator: must be "mqload" or "mqttjs", got "${generator}"`)
   const known = scenarioNames()
   const scenarios = values.scenarios === undefined
-    ? known
+    ? (generator === 'mqload' ? [...defaultScenarioNames] : known)
     : values.scenarios.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
   for (const name of scenarios) {
     if (!known.includes(name)) throw new UsageError(`--scenarios: unknown scenario "${name}"; known: ${known.join(', ')}`)
@@ -138,13 +161,15 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     url,
     pid: values.pid === undefined ? null : integer('pid', values.pid, 1),
     compare,
-    messages: integer('messages', values.messages, 1, benchDefaults.messages),
+    generator,
+    rounds: integer('rounds', values.rounds, 1, generator === 'mqload' ? benchDefaults.rounds : 1),
+    messages: integer('messages', values.messages, 1, generator === 'mqload' ? benchDefaults.messages : MQTTJS_MESSAGES),
     publishers: integer('publishers', values.publishers, 1, benchDefaults.publishers),
     subscribers: integer('subscribers', values.subscribers, 1, benchDefaults.subscribers),
     payload: integer('payload', values.payload, MIN_PAYLOAD, benchDefaults.payload),
     inflight: integer('inflight', values.inflight, 1, benchDefaults.inflight),
     timeout: integer('timeout', values.timeout, 1, benchDefaults.timeout),
-    warmup: integer('warmup', values.warmup, 0, benchDefaults.warmup),
+    warmup: integer('warmup', values.warmup, 0, generator === 'mqload' ? benchDefaults.warmup : MQTTJS_WARMUP),
     scenarios,
     persistence,
     json: values.json === true
@@ -154,6 +179,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
 // Upper bounds keep every loop and buffer of a run bounded, whatever is typed.
 const MAX: Record<string, number> = {
   pid: 2 ** 22,
+  rounds: 100,
   messages: 10_000_000,
   publishers: 1_000,
   subscribers: 1_000,

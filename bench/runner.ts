@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { MqttClient } from 'mqtt'
 import type { BenchTarget } from './brokers.js'
+import { runMqloadScenario } from './mqload-runner.js'
 import { closeLoadClient, connectLoadClient, runPublisher, Window, type PublisherCounters } from './load.js'
 import type { BenchOptions } from './options.js'
 import { findScenario, type Scenario } from './scenarios.js'
@@ -11,6 +12,8 @@ import { DeliveryTracker } from './tracker.js'
 export interface ScenarioResult {
   scenario: string
   broker: string
+  /** 1-based: the brokers take turns, round after round (A B A B). */
+  round: number
   qos: 0 | 1
   publishers: number
   subscribers: number
@@ -28,6 +31,7 @@ export interface ScenarioResult {
   msgPerSec: number
   p50Ms: number | null
   p99Ms: number | null
+  maxMs: number | null
   /** Peak broker RSS during the scenario, MiB; null when the pid is unknown. */
   rssMb: number | null
   /** Broker CPU time (user + system) during the scenario, seconds; null when unknown. */
@@ -157,6 +161,7 @@ export async function runScenario (target: BenchTarget, scenario: Scenario, sett
       return {
         scenario: scenario.name,
         broker: target.name,
+        round: 1,
         qos: scenario.qos,
         publishers: publisherCount,
         subscribers: subscriberCount,
@@ -169,6 +174,7 @@ export async function runScenario (target: BenchTarget, scenario: Scenario, sett
         msgPerSec: seconds > 0 ? tracker.delivered / seconds : 0,
         p50Ms: tracker.latency.percentileMs(50),
         p99Ms: tracker.latency.percentileMs(99),
+        maxMs: tracker.latency.percentileMs(100),
         rssMb: rssBytes === null ? null : rssBytes / 1024 / 1024,
         cpuSeconds: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore,
         generatorLagMs: lag.max / 1e6,
@@ -223,13 +229,18 @@ function startWatchdog (tracker: DeliveryTracker, stop: AbortController, timeout
 export type Progress = (line: string) => void
 
 /**
- * Runs every selected scenario against every target. Targets take turns per
- * scenario, so a machine that slows down during the run (thermal, other
- * load) affects all brokers alike instead of the last one.
+ * Runs every selected scenario against every target, `options.rounds` times.
+ * Targets take turns per scenario and round (A B A B), so a machine that
+ * slows down during the run (thermal, other load) affects all brokers alike
+ * instead of the last one.
  */
 export async function runBenchmarks (targets: readonly BenchTarget[], options: BenchOptions, progress: Progress, interrupt?: AbortSignal): Promise<ScenarioResult[]> {
   const runId = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
   const selected = options.scenarios.map(findScenario)
+  const runOne = (target: BenchTarget, scenario: Scenario, settings: Settings, id: string, round: number): Promise<ScenarioResult> =>
+    options.generator === 'mqload'
+      ? runMqloadScenario(target, scenario, settings, id, round, interrupt)
+      : runScenario(target, scenario, settings, id, interrupt).then((r) => ({ ...r, round }))
   if (options.warmup > 0) {
     // Unreported: lets V8 compile the broker's (and the generator's) hot paths
     // and LevelDB open its first files before anything is measured.
@@ -237,33 +248,36 @@ export async function runBenchmarks (targets: readonly BenchTarget[], options: B
       for (const scenario of selected) {
         progress(`warm-up ${scenario.name} on ${target.name}`)
         interrupt?.throwIfAborted()
-        await runScenario(target, scenario, { ...options, messages: Math.min(options.warmup, options.messages) }, `${runId}w`, interrupt)
+        await runOne(target, scenario, { ...options, messages: Math.min(options.warmup, options.messages) }, `${runId}w`, 0)
       }
     }
   }
   const results: ScenarioResult[] = []
   for (const scenario of selected) {
-    for (const target of targets) {
-      interrupt?.throwIfAborted()
-      progress(`${scenario.name} on ${target.name} ...`)
-      // A failed run (broker refused the connection, say) is a row in the
-      // table, not the end of the benchmark: the other results still count.
-      const result = await runScenario(target, scenario, options, runId, interrupt)
-        .catch((err: unknown) => failedResult(target, scenario, options, err))
-      progress(`  ${Math.round(result.msgPerSec)} msg/s, ${result.delivered}/${result.expected} delivered in ${result.seconds.toFixed(2)} s${result.error === null ? '' : ` (${result.error})`}`)
-      results.push(result)
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const target of targets) {
+        interrupt?.throwIfAborted()
+        progress(`${scenario.name} on ${target.name}${options.rounds > 1 ? ` (round ${round})` : ''} ...`)
+        // A failed run (broker refused the connection, say) is a row in the
+        // table, not the end of the benchmark: the other results still count.
+        const result = await runOne(target, scenario, options, runId, round)
+          .catch((err: unknown) => failedResult(target, scenario, options, round, err))
+        progress(`  ${Math.round(result.msgPerSec)} msg/s, ${result.delivered}/${result.expected} delivered in ${result.seconds.toFixed(2)} s${result.error === null ? '' : ` (${result.error})`}`)
+        results.push(result)
+      }
     }
   }
   return results
 }
 
-function failedResult (target: BenchTarget, scenario: Scenario, settings: Settings, err: unknown): ScenarioResult {
+function failedResult (target: BenchTarget, scenario: Scenario, settings: Settings, round: number, err: unknown): ScenarioResult {
   const subscribers = scenario.subscribers(settings)
   const copies = scenario.copiesPerMessage(subscribers)
   const expected = planPublishes(settings.messages, scenario.publishers(settings), copies).reduce((a, b) => a + b, 0) * copies
   return {
     scenario: scenario.name,
     broker: target.name,
+    round,
     qos: scenario.qos,
     publishers: scenario.publishers(settings),
     subscribers,
@@ -276,6 +290,7 @@ function failedResult (target: BenchTarget, scenario: Scenario, settings: Settin
     msgPerSec: 0,
     p50Ms: null,
     p99Ms: null,
+    maxMs: null,
     rssMb: null,
     cpuSeconds: null,
     generatorLagMs: 0,

@@ -12,6 +12,8 @@ export interface Scenario {
   subscribeFilter (prefix: string, subscriber: number): string
   /** How many subscribers receive each published message. */
   copiesPerMessage (subscribers: number): number
+  /** The `$share` group the subscribers join, if any (mqload's `--share`). */
+  shareGroup?: string
 }
 
 /** The `--publishers` / `--subscribers` flags. */
@@ -62,11 +64,15 @@ function sharedQueue (): Scenario {
     subscribers: (counts) => counts.subscribers,
     publishTopic: (prefix, publisher) => `${prefix}/jobs/${publisher}`,
     subscribeFilter: (prefix) => `$share/bench/${prefix}/jobs/+`,
-    copiesPerMessage: () => 1
+    copiesPerMessage: () => 1,
+    shareGroup: 'bench'
   }
 }
 
 export const scenarios: readonly Scenario[] = [fanIn(0), fanIn(1), fanOut(0), fanOut(1), sharedQueue()]
+
+/** What the issue's comparison with Mosquitto measures: what `--compare` runs with mqload by default. */
+export const defaultScenarioNames: readonly string[] = ['qos0-fanin', 'qos1-fanin', 'qos1-fanout', 'qos1-shared']
 
 export function scenarioNames (): string[] {
   return scenarios.map((s) => s.name)

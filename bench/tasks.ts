@@ -1,80 +1,77 @@
-// Tasks end to end: submit → worker → result(), through fleetq's task gate,
-// its shared-subscription queue and the client library.
-//   npm run bench:tasks [-- --url mqtt://host:port --pid P --tasks 4000 --workers 4 --concurrency 8 --window 200]
-import { parseArgs } from 'node:util'
-import { connect, createWorker, type Client, type TaskHandle, type Worker } from '../client/index.js'
-import { externalTarget, startFleetq, type BenchTarget } from './brokers.js'
-import { LatencyRecorder, readCpuSeconds, readRssBytes } from './stats.js'
+// Tasks end to end: a producer process submits tasks, worker processes run
+// them with a no-op handler, and the producer awaits every result; fleetq
+// and, with --compare bullmq, BullMQ on Redis with the same shape, each
+// system alternating within one run. See docs/benchmarks.md#tasks-end-to-end.
+//   npm run bench:tasks -- --compare bullmq [--tasks 20000 --rounds 2 --json]
+//   npm run bench:tasks -- --compare bullmq --rate 200 --seconds 20
+import { cpus, loadavg } from 'node:os'
+import { redisVersion } from './bullmq-redis.js'
+import { parseTaskOptions, taskUsage, type TaskBenchOptions } from './task-options.js'
+import { bullmqVersion, formatLoad, formatRatioTable, formatTaskHeader, formatTaskTable, formatTaskWarnings, taskRatios, type TaskEnvironment } from './task-report.js'
+import { runTaskSystem, type TaskRunResult } from './task-run.js'
+import { taskSystems } from './task-systems.js'
 
-const { values } = parseArgs({
-  options: {
-    url: { type: 'string' },
-    pid: { type: 'string' },
-    tasks: { type: 'string', default: '4000' },
-    workers: { type: 'string', default: '4' },
-    concurrency: { type: 'string', default: '8' },
-    window: { type: 'string', default: '200' },
-    timeout: { type: 'string', default: '120' }
-  }
-})
-const positive = (name: string, text: string | undefined): number => {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1) { console.error(`--${name} must be a positive integer`); process.exit(2) }
-  return n
-}
-const total = positive('tasks', values.tasks)
-const workerCount = positive('workers', values.workers)
-const concurrency = positive('concurrency', values.concurrency)
-const window = positive('window', values.window)
-const timeoutMs = positive('timeout', values.timeout) * 1000
-
-const target: BenchTarget = values.url !== undefined
-  ? externalTarget(values.url, values.pid === undefined ? null : Number(values.pid))
-  : await startFleetq('level')
-const clients: Client[] = []
-const workers: Worker[] = []
+let options: TaskBenchOptions
 try {
-  const producer = await connect(target.url, { clientId: `bench-producer-${process.pid}` })
-  clients.push(producer)
-  for (let w = 0; w < workerCount; w++) {
-    const client = await connect(target.url, { clientId: `bench-worker-${process.pid}-${w}` })
-    clients.push(client)
-    // The work itself is trivial: this measures the queue, not the handler.
-    workers.push(await createWorker(client, 'thumbnail', async (payload) => ({ w: payload.width }), { concurrency }))
+  const parsed = parseTaskOptions(process.argv.slice(2))
+  if (parsed === 'help') {
+    console.log(taskUsage)
+    process.exit(0)
   }
-  const cpuBefore = target.pid === null ? null : readCpuSeconds(target.pid)
-  const latency = new LatencyRecorder()
-  const started = performance.now()
-  const deadline = Date.now() + timeoutMs
-  let completed = 0
-  let failed = 0
-  const inflight = new Set<Promise<void>>()
-  for (let i = 0; i < total; i++) {
-    if (Date.now() > deadline) break
-    const t0 = performance.now()
-    // Submits are not awaited one by one: up to `window` tasks are between
-    // submit() and their result at once, as many producers would have.
-    const p: Promise<void> = producer.submit('thumbnail', { imageUrl: `https://bench.example/${i}.png`, width: 64, height: 64 })
-      .then((handle: TaskHandle) => handle.result())
-      .then(() => { completed++; latency.recordMs(performance.now() - t0) }, () => { failed++ })
-      .finally(() => inflight.delete(p))
-    inflight.add(p)
-    if (inflight.size >= window) await Promise.race(inflight)
-  }
-  await Promise.race([Promise.all(inflight), new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())])
-  const seconds = (performance.now() - started) / 1000
-  const cpuAfter = target.pid === null ? null : readCpuSeconds(target.pid)
-  const rss = target.pid === null ? null : readRssBytes(target.pid)
-  const fmt = (ms: number | null): string => (ms === null ? '-' : ms.toFixed(1))
-  console.log(`tasks: ${total} submitted, ${completed} completed, ${failed} failed, ${total - completed - failed} unfinished`)
-  console.log(`setup: ${workerCount} workers x concurrency ${concurrency}, ${window} tasks in flight, broker ${target.name} (${target.url})`)
-  console.log('| tasks/s | p50 ms | p99 ms | broker RSS MB | broker CPU µs/task |')
-  console.log('| ------: | -----: | -----: | ------------: | -----------------: |')
-  const cpu = cpuBefore === null || cpuAfter === null || completed === 0 ? '-' : Math.round((cpuAfter - cpuBefore) * 1e6 / completed).toString()
-  console.log(`| ${Math.round(completed / seconds)} | ${fmt(latency.percentileMs(50))} | ${fmt(latency.percentileMs(99))} | ${rss === null ? '-' : (rss / 2 ** 20).toFixed(1)} | ${cpu} |`)
-  process.exitCode = completed === total ? 0 : 1
-} finally {
-  await Promise.allSettled(workers.map((w) => w.close({ timeoutMs: 5000 })))
-  await Promise.allSettled(clients.map((c) => c.close()))
-  await target.close()
+  options = parsed
+} catch (err) {
+  console.error(`${(err as Error).message}\n\n${taskUsage}`)
+  process.exit(2)
 }
+
+const list = cpus()
+const env: TaskEnvironment = {
+  node: process.version,
+  cpus: list.length,
+  cpuModel: list[0]?.model.trim() ?? 'unknown',
+  bullmq: bullmqVersion(),
+  redis: redisVersion(),
+  loadStart: loadavg(),
+  loadEnd: []
+}
+// With --json, stdout is the JSON document only; progress goes to stderr.
+const progress = (line: string): void => { (options.json ? console.error : console.log)(line) }
+progress(formatTaskHeader(options, env))
+
+const shape = {
+  plan: { tasks: options.tasks, window: options.window, maxPending: options.maxPending, rate: options.rate, batch: options.batch, timeoutMs: options.timeoutSeconds * 1000 },
+  workers: options.workers,
+  concurrency: options.concurrency,
+  warmup: options.warmup
+}
+const results: TaskRunResult[] = []
+const failures: string[] = []
+for (let round = 1; round <= options.rounds; round++) {
+  for (const name of options.systems) {
+    const system = taskSystems.find((s) => s.name === name)
+    if (system === undefined) continue
+    progress(`running ${name} (round ${round}), load average ${formatLoad(loadavg())}`)
+    try {
+      results.push(await runTaskSystem(system, shape, round))
+    } catch (err) {
+      failures.push((err as Error).message)
+      progress(`failed: ${(err as Error).message}`)
+    }
+  }
+}
+env.loadEnd = loadavg()
+
+const ratios = taskRatios(results)
+if (options.json) {
+  console.log(JSON.stringify({ options, environment: env, results, ratios, failures }, null, 2))
+} else {
+  console.log('')
+  console.log(formatTaskTable(results))
+  const ratioTable = formatRatioTable(ratios)
+  if (ratioTable !== '') console.log(`\nfleetq ÷ the other (means over the rounds; above 1 is better for tasks/s, below 1 for the rest):\n${ratioTable}`)
+  const warnings = formatTaskWarnings(results)
+  if (warnings !== '') console.log(`\n${warnings}`)
+  console.log(`\nload average at end: ${formatLoad(env.loadEnd)}`)
+}
+const complete = results.every((r) => r.error === null && r.completed === r.tasks)
+process.exitCode = failures.length === 0 && complete ? 0 : 1

@@ -20,7 +20,7 @@ import type { SharedSubscriptions } from './shared/shared-subscriptions.js'
 import type { TaskGate, TaskGateStats } from './tasks/task-gate.js'
 
 export interface BrokerEvents {
-  /** A message was not queued for `clientId`: its queue is at `maxQueuedPerClient`. */
+  /** The oldest message queued for `clientId` was dropped (counted, also across a restart): its queue was at `maxQueuedPerClient` (docs/durability.md). */
   'queue-overflow': [clientId: string, topic: string]
   /** A store or protocol failure the broker logged and survived. */
   error: [err: Error]

@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events'
 import { buildEnvelope, envelopeDefaults } from '../protocol/envelope.js'
 import { ErrorCodes, FleetqClientError, TaskFailedError, TaskValidationError } from '../protocol/errors.js'
-import type { TaskPayloads } from '../protocol/generated/task-types.js'
+import type { TaskEnvelope, TaskPayloads } from '../protocol/generated/task-types.js'
 import type { TaskResultMessage } from '../protocol/messages.js'
 import { PendingReplies } from '../protocol/request-reply.js'
 import type { TaskSchemas } from '../protocol/schema-registry.js'
 import { resultFilter, taskTopic } from '../protocol/topics.js'
 import type { Message } from './message.js'
-import { checkSubmitOptions, type SubmitOptions } from './submit-options.js'
+import { checkSubmitOptions, type SubmitManyOptions, type SubmitOptions } from './submit-options.js'
 
 /** The payload type of a task type: checked for the shipped types, `unknown` for types registered at run time. */
 export type PayloadOf<T extends string> = T extends keyof TaskPayloads ? TaskPayloads[T] : unknown
@@ -53,6 +53,9 @@ export interface ProducerHost {
 /** Results that arrived for no handle of this process (a persistent session's backlog), until claimed with task(id). */
 const MAX_UNCLAIMED = 10_000
 
+/** Publishes of one submitMany() unacknowledged at once. */
+export const SUBMIT_MANY_WINDOW = 256
+
 /** submit() and result tracking for one client. */
 export class Producer {
   readonly #host: ProducerHost
@@ -76,27 +79,65 @@ export class Producer {
     checkSubmitOptions(options)
     const schemas = await this.#host.schemas()
     // Throws TaskValidationError (or UnknownTaskTypeError) before anything is sent.
-    schemas.assertPayload(type, payload)
-    const envelope = buildEnvelope({
-      type,
-      payload,
-      producer: this.#host.clientId,
-      maxAttempts: options.maxAttempts,
-      timeoutMs: options.timeout,
-      backoff: options.backoff ?? envelopeDefaults.backoff,
-      idempotencyKey: options.idempotencyKey
-    })
-    const envelopeIssues = schemas.validateEnvelope(envelope)
-    if (envelopeIssues.length > 0) throw new TaskValidationError(type, envelopeIssues)
+    const envelope = this.#envelope(schemas, type, payload, options, options.idempotencyKey)
     const handle = this.#track(envelope.id)
     try {
       await this.#results.subscribed()
       await this.#host.publishJson(taskTopic(type), envelope, { qos: 1, delay: options.delay ?? 0 })
     } catch (err) {
       this.#forget(envelope.id)
-      throw err instanceof FleetqClientError ? err : new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `submit: could not publish the ${type} task: ${(err as Error).message}`, { cause: err })
+      throw publishFailed('submit', `the ${type} task`, err)
     }
     return handle
+  }
+
+  /**
+   * Validates every payload first (all or nothing), then publishes them
+   * pipelined: up to {@link SUBMIT_MANY_WINDOW} unacknowledged at once rather
+   * than one round trip each. Resolves with the handles, in order, once the
+   * broker has acknowledged every task.
+   */
+  async submitMany<T extends string> (type: T, payloads: ReadonlyArray<PayloadOf<T>>, options: SubmitManyOptions = {}): Promise<TaskHandle[]> {
+    if (this.#closed) throw closedError()
+    if (!Array.isArray(payloads)) throw new FleetqClientError(ErrorCodes.SUBMIT_OPTIONS_INVALID, 'submitMany: payloads must be an array')
+    const { idempotencyKeys, ...shared } = options
+    if ((shared as SubmitOptions).idempotencyKey !== undefined) {
+      throw new FleetqClientError(ErrorCodes.SUBMIT_OPTIONS_INVALID, 'submitMany: one idempotencyKey for every task would run only the first: give idempotencyKeys, one per payload')
+    }
+    if (idempotencyKeys !== undefined && (!Array.isArray(idempotencyKeys) || idempotencyKeys.length !== payloads.length)) {
+      throw new FleetqClientError(ErrorCodes.SUBMIT_OPTIONS_INVALID, `submitMany: idempotencyKeys must be an array with one key per payload (${payloads.length})`)
+    }
+    checkSubmitOptions(shared)
+    const schemas = await this.#host.schemas()
+    // Every payload is checked before the first is sent.
+    const envelopes = payloads.map((payload, index) => this.#envelope(schemas, type, payload, shared, idempotencyKeys?.[index], index))
+    const handles = envelopes.map((envelope) => this.#track(envelope.id))
+    const topic = taskTopic(type)
+    const delay = shared.delay ?? 0
+    let failure: unknown = null
+    let next = 0
+    const publishNext = async (): Promise<void> => {
+      while (failure === null && next < envelopes.length) {
+        const envelope = envelopes[next++]!
+        try {
+          await this.#host.publishJson(topic, envelope, { qos: 1, delay })
+        } catch (err) {
+          failure ??= err
+        }
+      }
+    }
+    try {
+      await this.#results.subscribed()
+    } catch (err) {
+      failure = err
+    }
+    // Each lane awaits its PUBACK before its next publish: at most that many are unacknowledged at once.
+    await Promise.all(Array.from({ length: Math.min(SUBMIT_MANY_WINDOW, envelopes.length) }, publishNext))
+    if (failure !== null) {
+      for (const envelope of envelopes) this.#forget(envelope.id)
+      throw publishFailed('submitMany', `${envelopes.length} ${type} tasks`, failure)
+    }
+    return handles
   }
 
   /** A handle for a task submitted earlier, possibly by a previous process with the same client id and a persistent session. */
@@ -138,6 +179,24 @@ export class Producer {
     this.#handles.clear()
   }
 
+  /** The task's envelope, or TaskValidationError (naming `index` in a bulk submission). */
+  #envelope (schemas: TaskSchemas, type: string, payload: unknown, options: Omit<SubmitOptions, 'idempotencyKey'>, idempotencyKey: string | undefined, index?: number): TaskEnvelope {
+    const issues = schemas.validatePayload(type, payload)
+    if (issues.length > 0) throw new TaskValidationError(type, issues, { index })
+    const envelope = buildEnvelope({
+      type,
+      payload,
+      producer: this.#host.clientId,
+      maxAttempts: options.maxAttempts,
+      timeoutMs: options.timeout,
+      backoff: options.backoff ?? envelopeDefaults.backoff,
+      idempotencyKey
+    })
+    const envelopeIssues = schemas.validateEnvelope(envelope)
+    if (envelopeIssues.length > 0) throw new TaskValidationError(type, envelopeIssues, { index })
+    return envelope
+  }
+
   #track (id: string): TaskHandle {
     const handle = new TaskHandle(id, this.#results.wait(id))
     this.#handles.set(id, handle)
@@ -166,6 +225,11 @@ export class Producer {
     if (result.status === 'completed') this.#results.resolve(result.id, result.result)
     else this.#results.reject(result.id, new TaskFailedError(result.id, result.error ?? 'task failed', result.attempts))
   }
+}
+
+function publishFailed (call: string, what: string, err: unknown): FleetqClientError {
+  if (err instanceof FleetqClientError) return err
+  return new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `${call}: could not publish ${what}: ${(err as Error).message}`, { cause: err })
 }
 
 function closedError (): FleetqClientError {

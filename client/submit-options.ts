@@ -20,6 +20,12 @@ export interface SubmitOptions {
   idempotencyKey?: string
 }
 
+/** Options of {@link Client.submitMany}: those of submit() for every task, and a key per task. */
+export interface SubmitManyOptions extends Omit<SubmitOptions, 'idempotencyKey'> {
+  /** One idempotency key per payload, in order: a resubmitted batch then runs each task once. */
+  idempotencyKeys?: string[]
+}
+
 /** Throws FLEETQ_SUBMIT_OPTIONS_INVALID (or FLEETQ_DELAY_INVALID, FLEETQ_BACKOFF_INVALID) naming the option at fault, before anything is sent. */
 export function checkSubmitOptions (options: SubmitOptions): void {
   const fail = (message: string): never => { throw new FleetqClientError(ErrorCodes.SUBMIT_OPTIONS_INVALID, `submit: ${message}`) }

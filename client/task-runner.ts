@@ -1,13 +1,12 @@
 import type { IPublishPacket } from 'mqtt'
 import type { TaskEnvelope } from '../protocol/generated/task-types.js'
 import type { TaskSchemas } from '../protocol/schema-registry.js'
-import type { Client } from './client.js'
 import { computeBackoff } from '../protocol/backoff.js'
 import { envelopeDefaults, errorMessage, nextAttempt, truncateError } from '../protocol/envelope.js'
 import { TaskTimeoutError, UnrecoverableError, type ValidationIssue } from '../protocol/errors.js'
 import type { DeadLetter, DeadLetterReason, TaskResultMessage } from '../protocol/messages.js'
 import { deadLetterTopic, RESULTS_PREFIX, taskTopic } from '../protocol/topics.js'
-import type { Delivery, Outcome } from './worker-slot.js'
+import type { Delivery, Outcome } from './worker-connection.js'
 
 /** What a handler gets besides the payload. */
 export interface TaskContext {
@@ -35,25 +34,30 @@ export interface RunnerEvents {
   error: [error: Error]
 }
 
+/** Where the runner publishes results, retries and dead letters: resolves once the broker has them (QoS 1). */
+export interface OutcomePublisher {
+  publishJson (topic: string, value: unknown, options: { qos: 1, delay?: number }): Promise<void>
+}
+
 export interface RunnerHooks {
   emit<E extends keyof RunnerEvents> (event: E, ...args: RunnerEvents[E]): void
 }
 
 /**
  * Runs one delivered task to its outcome: validate, run the handler with its
- * timeout, then publish the result, the retry or the dead letter through the
- * worker's client, and only then let the slot acknowledge the delivery.
+ * timeout, then publish the result, the retry or the dead letter, and only
+ * once the broker has it let the connection acknowledge the delivery.
  */
 export class TaskRunner {
-  readonly #client: Client
+  readonly #publisher: OutcomePublisher
   readonly #type: string
   readonly #handler: TaskHandler
   readonly #schemas: TaskSchemas
   readonly #maxDeliveries: number
   readonly #hooks: RunnerHooks
 
-  constructor (client: Client, type: string, handler: TaskHandler, schemas: TaskSchemas, maxDeliveries: number, hooks: RunnerHooks) {
-    this.#client = client
+  constructor (publisher: OutcomePublisher, type: string, handler: TaskHandler, schemas: TaskSchemas, maxDeliveries: number, hooks: RunnerHooks) {
+    this.#publisher = publisher
     this.#type = type
     this.#handler = handler
     this.#schemas = schemas
@@ -99,32 +103,25 @@ export class TaskRunner {
   }
 
   async #run (envelope: TaskEnvelope, delivery: Delivery): Promise<unknown> {
-    const controller = new AbortController()
-    const onAbandon = (): void => controller.abort(delivery.abandoned.reason)
-    delivery.abandoned.addEventListener('abort', onAbandon, { once: true })
+    const context = new RunContext(envelope, delivery, (value) => this.#reply(envelope, { id: envelope.id, status: 'progress', progress: value, attempts: envelope.attempt }))
     let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        const err = new TaskTimeoutError(envelope.id, envelope.timeoutMs)
-        controller.abort(err)
-        reject(err)
-      }, envelope.timeoutMs)
-    })
-    const context: TaskContext = {
-      id: envelope.id,
-      attempt: envelope.attempt,
-      maxAttempts: envelope.maxAttempts,
-      deliveryCount: envelope.deliveryCount ?? 1,
-      signal: controller.signal,
-      envelope,
-      progress: (value) => this.#reply(envelope, { id: envelope.id, status: 'progress', progress: value, attempts: envelope.attempt })
-    }
     try {
       // A handler that ignores its signal keeps running; its outcome is ignored.
-      return await Promise.race([Promise.resolve().then(() => this.#handler(envelope.payload, context)), timedOut])
+      return await new Promise<unknown>((resolve, reject) => {
+        timer = setTimeout(() => {
+          const err = new TaskTimeoutError(envelope.id, envelope.timeoutMs)
+          context.abort(err)
+          reject(err)
+        }, envelope.timeoutMs)
+        try {
+          resolve(this.#handler(envelope.payload, context))
+        } catch (err) {
+          reject(err)
+        }
+      })
     } finally {
       clearTimeout(timer)
-      delivery.abandoned.removeEventListener('abort', onAbandon)
+      context.done()
     }
   }
 
@@ -141,10 +138,10 @@ export class TaskRunner {
     const delayMs = computeBackoff(envelope.backoff ?? envelopeDefaults.backoff, envelope.attempt)
     this.#hooks.emit('retrying', { envelope, nextAttempt: envelope.attempt + 1, delayMs, error })
     // The broker keeps the retry until its time ($delayed, docs/scheduling.md), so the
-    // worker's slot is free at once. It is stored (PUBACKed) before the
+    // worker's place in the window is free at once. It is stored (PUBACKed) before the
     // original is acknowledged: a crash between the two duplicates the task
     // rather than losing it.
-    await this.#client.publishJson(taskTopic(this.#type), nextAttempt(envelope, errorMessage(error)), { qos: 1, delay: delayMs })
+    await this.#publisher.publishJson(taskTopic(this.#type), nextAttempt(envelope, errorMessage(error)), { qos: 1, delay: delayMs })
     return 'ack'
   }
 
@@ -152,7 +149,7 @@ export class TaskRunner {
     if (delivery.stale()) return 'hold'
     const deadLetter: DeadLetter = { reason, taskType: this.#type, error: truncateError(error), attempts, envelope, at: new Date().toISOString() }
     if (issues !== undefined) deadLetter.issues = issues
-    await this.#client.publishJson(deadLetterTopic(this.#type), deadLetter, { qos: 1 })
+    await this.#publisher.publishJson(deadLetterTopic(this.#type), deadLetter, { qos: 1 })
     if (isReplyable(envelope)) {
       await this.#reply(envelope, { id: envelope.id, status: 'failed', error: deadLetter.error, attempts })
     }
@@ -164,7 +161,62 @@ export class TaskRunner {
     const to = envelope.replyTo
     // Only to a results topic: a crafted envelope must not make workers publish anywhere.
     if (to === undefined || !to.startsWith(RESULTS_PREFIX) || /[+#]/.test(to)) return
-    await this.#client.publishJson(to, message, { qos: 1 })
+    await this.#publisher.publishJson(to, message, { qos: 1 })
+  }
+}
+
+/**
+ * The {@link TaskContext} of one run. Its AbortController is made only if
+ * the handler reads `signal`: most handlers never do, and a controller and a
+ * listener per task are a measurable part of a short task's cost.
+ */
+class RunContext implements TaskContext {
+  readonly id: string
+  readonly attempt: number
+  readonly maxAttempts: number
+  readonly deliveryCount: number
+  readonly envelope: TaskEnvelope
+  readonly progress: (value: number) => Promise<void>
+  readonly #delivery: Delivery
+  #controller: AbortController | null = null
+  #abortReason: unknown = undefined
+  #aborted = false
+  #onAbandon: (() => void) | null = null
+
+  constructor (envelope: TaskEnvelope, delivery: Delivery, progress: (value: number) => Promise<void>) {
+    this.id = envelope.id
+    this.attempt = envelope.attempt
+    this.maxAttempts = envelope.maxAttempts
+    this.deliveryCount = envelope.deliveryCount ?? 1
+    this.envelope = envelope
+    this.progress = progress
+    this.#delivery = delivery
+  }
+
+  get signal (): AbortSignal {
+    if (this.#controller === null) {
+      const controller = new AbortController()
+      this.#controller = controller
+      const abandoned = this.#delivery.abandoned
+      if (abandoned.aborted) this.abort(abandoned.reason)
+      else {
+        this.#onAbandon = () => this.abort(abandoned.reason)
+        abandoned.addEventListener('abort', this.#onAbandon, { once: true })
+      }
+      if (this.#aborted) controller.abort(this.#abortReason)
+    }
+    return this.#controller.signal
+  }
+
+  abort (reason: unknown): void {
+    if (this.#aborted) return
+    this.#aborted = true
+    this.#abortReason = reason
+    this.#controller?.abort(reason)
+  }
+
+  done (): void {
+    if (this.#onAbandon !== null) this.#delivery.abandoned.removeEventListener('abort', this.#onAbandon)
   }
 }
 

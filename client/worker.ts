@@ -3,17 +3,19 @@ import { EventEmitter } from 'node:events'
 import type { Client } from './client.js'
 import { ErrorCodes, FleetqClientError, UnknownTaskTypeError } from '../protocol/errors.js'
 import type { PayloadOf } from './producer.js'
-import { TaskRunner, type RunnerEvents, type TaskHandler } from './task-runner.js'
+import { TaskRunner, type OutcomePublisher, type RunnerEvents, type TaskHandler } from './task-runner.js'
 import { isTopicLevel, taskShareFilter } from '../protocol/topics.js'
-import { WorkerSlot } from './worker-slot.js'
+import { WorkerConnection } from './worker-connection.js'
+import { corkForTurn } from './deferred-puback.js'
+import { topicWithDelay } from './delay.js'
 
 /** Options of {@link createWorker}. */
 export interface WorkerOptions {
   /** Workers of one group share the tasks; each group gets every task. @defaultValue the task type */
   group?: string
-  /** Tasks run at once; each uses its own MQTT connection. @defaultValue 1 */
+  /** Tasks run at once, all on the worker's one MQTT connection. @defaultValue 1 */
   concurrency?: number
-  /** Client id prefix of the worker's connections (`{clientId}-{i}`). @defaultValue `{client id}-{type}-{random}` */
+  /** Client id of the worker's connection. @defaultValue `{client id}-{type}-{random}` */
   clientId?: string
   /**
    * A task the broker has sent more often than this without it ever
@@ -35,13 +37,13 @@ const defaults = { concurrency: 1, maxDeliveries: 5, closeTimeoutMs: 30_000 } as
 
 /**
  * Takes tasks of one type from the shared subscription
- * `$share/{group}/tasks/{type}` and acknowledges each only after its handler
- * settled. Made by {@link createWorker}.
+ * `$share/{group}/tasks/{type}`, on one connection, and acknowledges each
+ * only after its outcome was published. Made by {@link createWorker}.
  */
 export class Worker extends EventEmitter<WorkerEvents> {
   readonly type: string
   readonly group: string
-  readonly #slots: WorkerSlot[] = []
+  #connection: WorkerConnection | null = null
   #closed: Promise<void> | null = null
   #isClosed = false
   readonly #onClosed: () => void
@@ -54,14 +56,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.#onClosed = onClosed
   }
 
-  /** True once close() has finished: every connection of the worker is closed. */
+  /** True once close() has finished: the worker's connection is closed. */
   get closed (): boolean {
     return this.#isClosed
   }
 
   /** Tasks running now. */
   get running (): number {
-    return this.#slots.filter((s) => s.busy).length
+    return this.#connection?.running ?? 0
   }
 
   /**
@@ -72,21 +74,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
   close (options: CloseOptions = {}): Promise<void> {
     this.#closed ??= (async () => {
       const deadline = Date.now() + (options.timeoutMs ?? defaults.closeTimeoutMs)
-      await Promise.allSettled(this.#slots.map((slot) => slot.close(deadline)))
+      await this.#connection?.close(deadline).catch(() => undefined)
       this.#isClosed = true
       this.#onClosed()
     })()
     return this.#closed
   }
 
-  /** @internal resolves once every slot is connected and subscribed */
+  /** @internal resolves once the connection is up and subscribed */
   async ready (): Promise<void> {
-    await Promise.all(this.#slots.map((s) => s.ready()))
+    await this.#connection?.ready()
   }
 
   /** @internal */
-  addSlot (slot: WorkerSlot): void {
-    this.#slots.push(slot)
+  attach (connection: WorkerConnection): void {
+    this.#connection = connection
   }
 
   /** @internal */
@@ -103,7 +105,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 }
 
 /**
- * Starts a worker for `type`: resolves once every connection is subscribed.
+ * Starts a worker for `type`: resolves once its connection is subscribed.
  * The handler's return value is the task's result; a throw is a failed
  * attempt (retried with backoff), an UnrecoverableError fails the task at once.
  */
@@ -133,16 +135,33 @@ export async function createWorker<T extends string, R = unknown> (
   const worker = new Worker(type, group, () => client.removeWorker(worker))
   // Before any connection opens: a closed client refuses (FLEETQ_CLIENT_CLOSED).
   client.addWorker(worker)
-  const runner = new TaskRunner(client, type, handler as TaskHandler, schemas, maxDeliveries, {
+  const clientId = options.clientId ?? `${client.clientId}-${type}-${randomUUID().slice(0, 4)}`
+  const filter = taskShareFilter(group, type)
+  // One connection whatever the concurrency (docs/client.md, "Why one connection").
+  const conn = client.openConnection({ clientId, clean: true, resubscribe: false })
+  // Outcomes go out on the task's own connection: one socket per worker.
+  const publisher: OutcomePublisher = {
+    async publishJson (topic, value, opts) {
+      try {
+        const sent = topicWithDelay(topic, opts.delay)
+        const payload = JSON.stringify(value)
+        corkForTurn(conn.stream)
+        await conn.publishAsync(sent, payload, { qos: opts.qos })
+      } catch (err) {
+        throw new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `publish to "${topic}" failed: ${(err as Error).message}`, { cause: err })
+      }
+    }
+  }
+  const runner = new TaskRunner(publisher, type, handler as TaskHandler, schemas, maxDeliveries, {
     emit: (event, ...args) => worker.emitSafe(event, ...args)
   })
-  const base = options.clientId ?? `${client.clientId}-${type}-${randomUUID().slice(0, 4)}`
-  const filter = taskShareFilter(group, type)
-  const onError = (err: Error): void => worker.emitSafe('error', err)
-  for (let i = 0; i < concurrency; i++) {
-    const conn = client.openConnection({ clientId: `${base}-${i}`, clean: true, resubscribe: false })
-    worker.addSlot(new WorkerSlot(conn, filter, group, conn.options.keepalive ?? 0, (packet, delivery) => runner.process(packet, delivery), onError))
-  }
+  worker.attach(new WorkerConnection(conn, {
+    filter,
+    group,
+    concurrency,
+    process: (packet, delivery) => runner.process(packet, delivery),
+    onError: (err) => worker.emitSafe('error', err)
+  }))
   try {
     await worker.ready()
   } catch (err) {

@@ -171,12 +171,17 @@ export class FleetqClientError extends FleetqError {}
 export class TaskValidationError extends FleetqClientError {
   readonly taskType: string
   readonly issues: ValidationIssue[]
+  /** In a bulk submission (`submitMany`), the position of the invalid payload. */
+  readonly index?: number
 
-  constructor (taskType: string, issues: ValidationIssue[], options?: { cause?: unknown }) {
+  constructor (taskType: string, issues: ValidationIssue[], options?: { cause?: unknown, index?: number }) {
+    const at = options?.index === undefined ? '' : ` at index ${options.index}`
     super(ErrorCodes.PAYLOAD_INVALID,
-      `invalid ${taskType} payload: ${issues.map((i) => `${i.path === '' ? '(root)' : i.path} ${i.message}`).join('; ')}`, options)
+      `invalid ${taskType} payload${at}: ${issues.map((i) => `${i.path === '' ? '(root)' : i.path} ${i.message}`).join('; ')}`,
+      options?.cause === undefined ? undefined : { cause: options.cause })
     this.taskType = taskType
     this.issues = issues
+    if (options?.index !== undefined) this.index = options.index
   }
 }
 

@@ -3,6 +3,7 @@ import type { IPublishPacket, Packet } from 'mqtt'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { connect } from 'node:net'
+import { Writable } from 'node:stream'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -338,6 +339,43 @@ describe('Aedes tripwires (broker/mqtt/internals)', () => {
     parser._emitError(new Error('tripwire'))
     await closed
     await waitUntil(() => internals().clients[id] === undefined, 'Aedes to drop the client after a parser error')
+  })
+
+  it('coalesced writes: mqtt-packet corks the stream once per packet and uncorks it on the next tick; deliveries of one turn leave in one write (internals/coalesced-writes.ts)', async () => {
+    // What the patch relies on, on a bare stream: writeToStream's own cork, undone on the next tick.
+    const calls: string[] = []
+    const stream = new Writable({ write (_chunk, _enc, done) { calls.push('write'); done() }, writev (_chunks, done) { calls.push('writev'); done() } })
+    const cork = stream.cork.bind(stream)
+    const uncork = stream.uncork.bind(stream)
+    stream.cork = () => { calls.push('cork'); cork() }
+    stream.uncork = () => { calls.push('uncork'); uncork() }
+    mqttPacket.writeToStream({ cmd: 'puback', messageId: 1 }, stream)
+    expect(calls, 'mqtt-packet writeToStream no longer corks the stream per packet: internals/coalesced-writes.ts holds nothing back').toEqual(['cork'])
+    await new Promise<void>((resolve) => process.nextTick(resolve))
+    expect(calls.slice(0, 2), 'mqtt-packet no longer uncorks on the next tick').toEqual(['cork', 'uncork'])
+
+    // On a real connection: ten QoS 0 deliveries, which Aedes schedules one setImmediate each, reach the socket in one write.
+    b = await startBroker()
+    const topic = uniqueTopic('tw-cork')
+    const sub = await clients.connect(b.url, { clientId: `${topic}-sub` })
+    await sub.client.subscribeAsync(topic, { qos: 0 })
+    const conn = aedesClient(`${topic}-sub`).conn as unknown as { _write: (...args: unknown[]) => void, _writev?: (...args: unknown[]) => void }
+    let writes = 0
+    const write = conn._write.bind(conn)
+    conn._write = (...args: unknown[]) => { writes++; write(...args) }
+    const writev = conn._writev?.bind(conn)
+    if (writev !== undefined) conn._writev = (...args: unknown[]) => { writes++; writev(...args) }
+    const raw = connect(b.port, '127.0.0.1')
+    raw.on('error', () => undefined)
+    await once(raw, 'connect')
+    const connack = once(raw, 'data')
+    raw.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `${topic}-pub`, clean: true, keepalive: 0 } as Parameters<typeof mqttPacket.generate>[0]))
+    await connack
+    const burst = Array.from({ length: 10 }, (_, i) => mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(String(i)), qos: 0, dup: false, retain: false }))
+    raw.write(Buffer.concat(burst)) // one read on the broker's side: one turn
+    await waitForMessages(sub.messages, 10, 'the ten deliveries')
+    raw.destroy()
+    expect(writes, 'the ten deliveries of one turn took one socket write each: is coalesceWrites still applied in MqttAdapter.handle?').toBeLessThanOrEqual(2)
   })
 })
 

@@ -91,7 +91,7 @@ describe('persistent sessions', () => {
     expect(again.received.map((m) => m.packet.dup)).toEqual([true])
   })
 
-  it('bounds an offline queue: the newest messages beyond maxQueuedPerClient are dropped and counted', async () => {
+  it('bounds an offline queue: at maxQueuedPerClient the oldest messages are dropped and counted (docs/durability.md, "Queue limit")', async () => {
     b = await startBroker({ maxQueuedPerClient: 10 })
     const topic = uniqueTopic('bound')
     const overflows: string[] = []
@@ -110,6 +110,6 @@ describe('persistent sessions', () => {
     const got = (): number[] => back.received.map((m) => Number(m.payload))
     await waitUntil(() => got().length >= 10, 'the 10 queued messages')
     await expectNothingFor(300, () => got().length > 10, 'more than 10 messages')
-    expect(got()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(got()).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
   })
 })

@@ -12,6 +12,10 @@ import type { TlsMaterial } from './tls-material.js'
 export async function listenTls (handle: (socket: TLSSocket) => void, port: number, host: string, material: TlsMaterial, intake: Intake, logger: Logger): Promise<Listener> {
   // Node's default is 120 s: a client holding handshakes open would hold that many sockets that long.
   const server = createServer({ ...material, handshakeTimeout: intake.connectTimeoutMs }, (socket) => {
+    // As on the plain listener (tcp.ts): Nagle's algorithm would hold small
+    // records, a PUBACK say, back for tens of milliseconds. (ws sets it on
+    // WebSocket connections itself.)
+    socket.setNoDelay(true)
     recordPeer(socket, { listener: 'mqtts', remoteAddress: socket.remoteAddress, certificateCN: verifiedCertificateCN(socket) })
     handle(socket)
   })

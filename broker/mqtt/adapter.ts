@@ -78,6 +78,7 @@ import { createPreConnect } from './hooks/pre-connect.js'
 import { clientInfo, setUsername } from './hooks/util.js'
 import { Connections } from './internals/connection.js'
 import { skipClosedClients } from './internals/closed-clients.js'
+import { coalesceWrites } from './internals/coalesced-writes.js'
 import { EmitOrder } from './internals/emit-order.js'
 import { limitPacketSize } from './internals/max-packet-size.js'
 import { markGranted, storeOnlyGranted } from './internals/granted-subscriptions.js'
@@ -272,6 +273,7 @@ export class MqttAdapter {
   /** Hands a new connection to Aedes, with the per-connection patches applied before it can subscribe. */
   handle (socket: Duplex): void {
     // A TCP or TLS socket, or a WebSocket's byte stream (broker/listeners/).
+    coalesceWrites(socket) // one writev per socket per turn (internals/coalesced-writes.ts)
     const client = this.aedes.handle(socket)
     assignConnId(client)
     fixOverlappingSubscriptions(client, (err) => this.#guard.failed('deliver0', client, err))

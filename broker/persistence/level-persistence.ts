@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import { QlobberTrue } from 'qlobber'
 import QlobberSub from 'qlobber/aedes/qlobber-sub.js'
 import { decodePacket, decodeQueuedPacket, decodeValue, encodePacket, encodeQueuedPacket, encodeValue, type StoredPacket } from './packet-codec.js'
-import { prefixRange, type KeyValueStore, type SublevelOp } from './store.js'
+import { prefixRange, type KeyValueStore, type RangeOptions, type SublevelOp } from './store.js'
 import type { WriteBatcher } from './write-batcher.js'
 
 /*
@@ -36,7 +36,8 @@ const QLOBBER_OPTIONS = {
   match_empty_levels: true // [MQTT-4.7.1-3]
 }
 
-const pad = (n: number): string => n.toString().padStart(16, '0')
+const SEQ_DIGITS = 16
+const pad = (n: number): string => n.toString().padStart(SEQ_DIGITS, '0')
 const enc = (clientId: string): string => encodeURIComponent(clientId)
 
 interface ClientRef { id: string }
@@ -50,19 +51,89 @@ interface QueueEntry {
   messageId: number | undefined
   /** The connection (Aedes client object) it was last written to. */
   sentTo?: object
+  /** The connection whose queue stream last handed it to Aedes (see `outgoingUpdate`). */
+  streamedTo?: object
 }
 
 interface ClientQueue {
+  /** In seq order: entries are only ever added with a seq above every other (`#seq` rises). */
   bySeq: Map<number, QueueEntry>
   byCounter: Map<string, number>
   byMessageId: Map<number, number>
+  /**
+   * Creation numbers of messages of this broker's lifetime dropped at the
+   * bound, most recent last (at most DROPPED_REMEMBERED): their live delivery
+   * may still be on its way, and must not overtake a backlog being streamed.
+   */
+  dropped: Set<string>
 }
+
+/**
+ * Per-client drop totals live in the `outgoing` sublevel under this prefix
+ * (docs/keyspace.md): `#` is escaped by encodeURIComponent, so no queue key
+ * (`{clientId}:{seq}`) starts with it, and it sorts before all of them.
+ */
+const DROPPED_PREFIX = '#dropped:'
+const DROPPED_END = '#dropped;'
+
+/**
+ * The entry of every queued message loaded on start, until it is streamed:
+ * then its value is read and it gets an entry of its own (`indexEntry`). Such
+ * a message is in no index but `bySeq`: it was created by an earlier broker,
+ * so no live delivery looks for it by creation number, and its message id, if
+ * it has one, is that of a connection gone. One shared object, so a big queue
+ * costs a Map slot per message on start, not a decoded record.
+ */
+const STORED: Readonly<QueueEntry> = Object.freeze({ brokerId: null, brokerCounter: 0, messageId: undefined })
+
+/** Keys read per step on start. */
+const KEY_CHUNK = 50_000
+
+/**
+ * The keys of `range`, many per step: abstract-level's `nextv` where the
+ * store has it (LevelDB, memory-level), instead of a promise per key, which
+ * on start costs more than reading the key.
+ */
+async function * keyChunks (store: KeyValueStore, range: RangeOptions): AsyncGenerator<string[]> {
+  const keys = store.keys(range) as AsyncIterable<string> & { nextv?: (size: number) => Promise<string[]>, close?: () => Promise<void> }
+  if (keys.nextv === undefined || keys.close === undefined) {
+    for await (const key of keys) yield [key]
+    return
+  }
+  try {
+    for (;;) {
+      const chunk = await keys.nextv(KEY_CHUNK)
+      if (chunk.length === 0) return
+      yield chunk
+    }
+  } finally {
+    await keys.close()
+  }
+}
+
+/** Indexes `packet` as queue entry `seq` (new, or replacing a STORED one). */
+function indexEntry (queue: ClientQueue, seq: number, packet: Partial<StoredPacket>): QueueEntry {
+  const entry: QueueEntry = {
+    brokerId: packet.brokerId ?? null,
+    brokerCounter: packet.brokerCounter ?? 0,
+    messageId: packet.messageId
+  }
+  queue.bySeq.set(seq, entry)
+  queue.byCounter.set(counterKey(entry), seq)
+  if (entry.messageId !== undefined) queue.byMessageId.set(entry.messageId, seq)
+  return entry
+}
+
+/** Drops remembered per client for `shouldDeliverLive`; a message dropped longer ago has long been delivered live or not. */
+const DROPPED_REMEMBERED = 1024
 
 export interface LevelPersistenceOptions {
   /**
-   * Most messages queued for one persistent-session client. At the bound a new
-   * message is not queued for that client (the newest is dropped, as Mosquitto's
-   * max_queued_messages does) and `queue-overflow` is emitted. 0 = unbounded.
+   * Most messages queued for one persistent-session client, connected or not.
+   * At the bound the oldest queued message is dropped to make room for the new
+   * one, in the same batch; `queue-overflow` is emitted and the drop counted,
+   * also durably per client (`droppedTotals`). 0 = unbounded.
+   * docs/durability.md, "Queue limit".
    * @defaultValue 100000
    */
   maxQueuedPerClient?: number
@@ -120,8 +191,10 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   #destroyed: Promise<void> | null = null
   #ackInterceptor: ((client: ClientRef, messageId: number) => boolean) | null = null
 
-  /** Messages not queued because a client's queue was full, since start. */
+  /** Messages dropped because a client's queue was full, since start. */
   droppedMessages = 0
+  /** Per client, messages dropped at the queue bound, across restarts (stored with each drop). */
+  readonly #dropTotals = new Map<string, number>()
 
   constructor (stores: SessionStores, options: LevelPersistenceOptions = {}) {
     super()
@@ -149,13 +222,26 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       const packet = decodePacket(value)
       this.#retained.set(packet.topic, packet)
     }
-    for await (const [key, value] of outgoing.iterator()) {
-      const sep = key.lastIndexOf(':')
-      const clientId = decodeURIComponent(key.slice(0, sep))
-      const seq = Number(key.slice(sep + 1))
-      const packet = decodePacket(value)
-      this.#index(clientId, seq, packet)
-      this.#seq = Math.max(this.#seq, seq)
+    for await (const [key, value] of outgoing.iterator(prefixRange(DROPPED_PREFIX))) {
+      this.#dropTotals.set(decodeURIComponent(key.slice(DROPPED_PREFIX.length)), decodeValue<{ dropped: number }>(value).dropped)
+    }
+    // Keys only: a queued message's value is read when it is streamed, not
+    // on start (docs/durability.md, "Restart time"). Keys sort by client,
+    // then seq, so each queue is filled in seq order.
+    let encoded: string | null = null
+    let queue: ClientQueue | null = null
+    for await (const keys of keyChunks(outgoing, { gt: DROPPED_END })) {
+      for (const key of keys) {
+        // `{clientId}:{seq}`, seq 16 digits: no search for the ':'
+        const sep = key.length - SEQ_DIGITS - 1
+        if (queue === null || sep !== (encoded as string).length || !key.startsWith(encoded as string)) {
+          encoded = key.slice(0, sep)
+          queue = this.#queue(decodeURIComponent(encoded))
+        }
+        const seq = Number(key.slice(sep + 1))
+        queue.bySeq.set(seq, STORED)
+        if (seq > this.#seq) this.#seq = seq
+      }
     }
   }
 
@@ -246,6 +332,10 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   }
 
   async cleanSubscriptions (client: ClientRef): Promise<void> {
+    // A new session starts its drop count afresh.
+    if (this.#dropTotals.delete(client.id)) {
+      await this.#writes.write([{ type: 'del', sublevel: this.#stores.outgoing, key: `${DROPPED_PREFIX}${enc(client.id)}` }])
+    }
     const stored = this.#subs.get(client.id)
     if (stored === undefined) return
     await this.removeSubscriptions(client, [...stored.keys()])
@@ -289,19 +379,55 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const value = encodeQueuedPacket({ ...packet, messageId: undefined })
     const sublevel = this.#stores.outgoing
     const ops: SublevelOp[] = []
+    const counter = counterKey(packet)
     for (const { clientId } of subs) {
       const queue = this.#queue(clientId)
       // Overlapping filters of one client list it twice; it gets one copy.
-      if (queue.byCounter.has(counterKey(packet))) continue
-      if (this.#maxQueued > 0 && queue.bySeq.size >= this.#maxQueued) {
-        this.droppedMessages++
-        this.emit('queue-overflow', clientId, packet.topic)
-        continue
-      }
+      if (queue.byCounter.has(counter)) continue
+      if (this.#maxQueued > 0 && queue.bySeq.size >= this.#maxQueued) this.#dropOldest(clientId, queue, packet.topic, ops)
       this.#index(clientId, seq, packet)
       ops.push({ type: 'put', sublevel, key: outgoingKey(clientId, seq), value })
     }
     await this.#writes.write(ops)
+  }
+
+  /**
+   * The queue limit (docs/durability.md, "Queue limit"): the oldest messages
+   * go to make room, for a connected client as for an offline one. Their
+   * deletes and the client's new drop total join the batch that stores the
+   * new message, so after a crash every message is either still queued or
+   * counted as dropped, never neither.
+   */
+  #dropOldest (clientId: string, queue: ClientQueue, topic: string, ops: SublevelOp[]): void {
+    let total = this.#dropTotals.get(clientId) ?? 0
+    for (const [seq, entry] of queue.bySeq) {
+      if (queue.bySeq.size < this.#maxQueued) break
+      queue.bySeq.delete(seq)
+      if (entry === STORED) { // in no other index
+        ops.push({ type: 'del', sublevel: this.#stores.outgoing, key: outgoingKey(clientId, seq) })
+        total++
+        this.droppedMessages++
+        this.emit('queue-overflow', clientId, topic)
+        continue
+      }
+      queue.byCounter.delete(counterKey(entry))
+      if (entry.messageId !== undefined) queue.byMessageId.delete(entry.messageId)
+      if (entry.brokerId !== null && entry.brokerId === this.#broker?.id) {
+        queue.dropped.add(counterKey(entry))
+        if (queue.dropped.size > DROPPED_REMEMBERED) queue.dropped.delete(queue.dropped.values().next().value as string)
+      }
+      ops.push({ type: 'del', sublevel: this.#stores.outgoing, key: outgoingKey(clientId, seq) })
+      total++
+      this.droppedMessages++
+      this.emit('queue-overflow', clientId, topic)
+    }
+    this.#dropTotals.set(clientId, total)
+    ops.push({ type: 'put', sublevel: this.#stores.outgoing, key: `${DROPPED_PREFIX}${enc(clientId)}`, value: encodeValue({ dropped: total }) })
+  }
+
+  /** Per client, the messages dropped at the queue bound since its session began, across restarts. */
+  droppedTotals (): Map<string, number> {
+    return new Map(this.#dropTotals)
   }
 
   async outgoingUpdate (client: ClientRef, packet: StoredPacket): Promise<void> {
@@ -320,7 +446,20 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       entry.messageId = packet.messageId
       entry.sentTo = client
       if (packet.messageId !== undefined) queue.byMessageId.set(packet.messageId, seq)
-      await this.#writes.write([{ type: 'put', sublevel: this.#stores.outgoing, key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
+      const written = this.#writes.write([{ type: 'put', sublevel: this.#stores.outgoing, key: outgoingKey(client.id, seq), value: encodeQueuedPacket(packet) }])
+      // A queued QoS 1 message the stream hands out goes without waiting for
+      // its message id to be stored: Aedes sends the queue one message at a
+      // time, each after its outgoingUpdate, so waiting here made the drain
+      // one store batch per message. The message stays queued either way;
+      // a crash before the id lands only resends it under a new id, without
+      // DUP, which QoS 1 allows [MQTT-4.3.2]. QoS 2 waits: its id must be
+      // stored before the receiver can hold it [MQTT-4.3.3].
+      // (docs/durability.md, "Draining a backlog")
+      if (entry.streamedTo === client && packet.qos === 1) {
+        written.catch(() => undefined) // a failed batch fails every write in it; the ones that wait report it
+        return
+      }
+      await written
       return
     }
     // PUBREL of an outgoing QoS 2 exchange: it replaces the PUBLISH it follows.
@@ -351,6 +490,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const key = outgoingKey(client.id, seq)
     const sublevel = this.#stores.outgoing
     const value = await this.#read(sublevel, key)
+    if (!queue.bySeq.has(seq)) return undefined // dropped at the bound while this read waited
     queue.bySeq.delete(seq)
     queue.byMessageId.delete(packet.messageId as number)
     queue.byCounter.delete(counterKey(entry))
@@ -381,40 +521,45 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
    */
   outgoingStream (client: ClientRef): Readable {
     const queue = this.#queue(client.id)
-    const read = this.#read.bind(this, this.#stores.outgoing)
+    const readBatch = this.#readBatch.bind(this, client.id)
     const track = this.#trackDeliveries
     const draining = this.#draining
     const caughtUp = this.#caughtUp
     const claimed = this.#claimed.bind(this)
+    const index = indexEntry
     if (track) draining.add(client)
     return Readable.from((async function * () {
-      // Queue entries this stream yielded or found gone, so it does not go round again.
-      const handled = new Set<number>()
+      // Entries only join a queue above every seq in it, so the walk's place
+      // tells what was yielded or passed over.
+      const next = queueWalker(queue, client, track)
       const yielded = new Set<number>()
       try {
+        let batch = next()
         for (;;) {
-          for (const [seq, entry] of queue.bySeq) {
-            if (handled.has(seq)) continue
-            if (track && entry.sentTo === client) continue // already sent on this connection
-            handled.add(seq)
-            const value = await read(outgoingKey(client.id, seq))
-            if (value === undefined || !queue.bySeq.has(seq)) continue // acknowledged meanwhile
-            const packet = decodeQueuedPacket(value)
-            // A packet that already has a message id was sent before: this is a
-            // re-delivery and carries the DUP flag [MQTT-3.3.1-1] (moscajs/aedes#601).
-            if (track && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
-            yielded.add(seq)
-            yield packet
+          // One range read per STREAM_BATCH messages, not one read each
+          // (docs/durability.md, "Draining a backlog").
+          for (; batch.length > 0; batch = next()) {
+            const values = await readBatch(batch)
+            for (const seq of batch) {
+              const value = values.get(seq)
+              let entry = queue.bySeq.get(seq)
+              if (value === undefined || entry === undefined) continue // acknowledged or dropped meanwhile
+              const packet = decodeQueuedPacket(value)
+              if (entry === STORED) entry = index(queue, seq, packet)
+              // A packet that already has a message id was sent before: this is a
+              // re-delivery and carries the DUP flag [MQTT-3.3.1-1] (moscajs/aedes#601).
+              if (track && packet.cmd === 'publish' && packet.messageId !== undefined) packet.dup = true
+              entry.streamedTo = client
+              yielded.add(seq)
+              yield packet
+            }
           }
           if (!track) return
           // Wait for Aedes to take what was yielded, then look again: messages
           // held back from live delivery meanwhile are in the queue, unsent.
           if (!await claimed(client, queue, yielded)) return // connection gone
-          let unsent = false
-          for (const [seq, entry] of queue.bySeq) {
-            if (!handled.has(seq) && entry.sentTo !== client) { unsent = true; break }
-          }
-          if (!unsent) {
+          batch = next()
+          if (batch.length === 0) {
             // Synchronously with the check above: from here on live delivery
             // is in order, as everything queued before it was taken already.
             caughtUp.add(client)
@@ -425,6 +570,37 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
         draining.delete(client)
       }
     })())
+  }
+
+  /**
+   * The stored values of `seqs` (ascending, all of one client), from one
+   * range read, with writes not yet in the store taking precedence.
+   */
+  async #readBatch (clientId: string, seqs: number[]): Promise<Map<number, Buffer>> {
+    const sublevel = this.#stores.outgoing
+    // Writes not yet stored are taken before the range read starts: one that
+    // lands while it runs is then seen either way.
+    const unwritten = new Map<number, Buffer | null>()
+    for (const seq of seqs) {
+      const value = this.#writes.pendingValue(sublevel, outgoingKey(clientId, seq))
+      if (value !== undefined) unwritten.set(seq, value)
+    }
+    const values = new Map<number, Buffer>()
+    const range = { gte: outgoingKey(clientId, seqs[0] as number), lte: outgoingKey(clientId, seqs[seqs.length - 1] as number) }
+    try {
+      for await (const [key, value] of sublevel.iterator(range)) {
+        values.set(Number(key.slice(key.lastIndexOf(':') + 1)), value)
+      }
+    } catch (err) {
+      // The store closed under a stream of a persistence being destroyed: it ends (`#claimed`).
+      if (this.#destroyed !== null) return new Map()
+      throw err
+    }
+    for (const [seq, value] of unwritten) {
+      if (value === null) values.delete(seq)
+      else values.set(seq, value)
+    }
+    return values
   }
 
   /**
@@ -472,8 +648,15 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
    */
   shouldDeliverLive (client: ClientRef, brokerId: string | null | undefined, brokerCounter: number): boolean {
     const queue = this.#queues.get(client.id)
-    const seq = queue?.byCounter.get(counterKey({ brokerId, brokerCounter }))
-    if (queue === undefined || seq === undefined) return true // not queued for this client
+    const counter = counterKey({ brokerId, brokerCounter })
+    const seq = queue?.byCounter.get(counter)
+    if (queue === undefined) return true // not queued for this client
+    if (seq === undefined) {
+      // Dropped at the queue bound before its live delivery: sent now, it
+      // would overtake the backlog the stream is still sending [MQTT-4.6.0-6].
+      if (queue.dropped.delete(counter)) return this.#caughtUp.has(client) || !this.#trackDeliveries
+      return true // not queued for this client
+    }
     if (queue.bySeq.get(seq)?.sentTo === client) return false
     return !this.#trackDeliveries || this.#caughtUp.has(client)
   }
@@ -493,23 +676,16 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   #queue (clientId: string): ClientQueue {
     let queue = this.#queues.get(clientId)
     if (queue === undefined) {
-      queue = { bySeq: new Map(), byCounter: new Map(), byMessageId: new Map() }
+      queue = { bySeq: new Map(), byCounter: new Map(), byMessageId: new Map(), dropped: new Set() }
       this.#queues.set(clientId, queue)
     }
     return queue
   }
 
   #index (clientId: string, seq: number, packet: Partial<StoredPacket>): void {
-    const queue = this.#queue(clientId)
-    const entry: QueueEntry = {
-      brokerId: packet.brokerId ?? null,
-      brokerCounter: packet.brokerCounter ?? 0,
-      messageId: packet.messageId
-    }
-    queue.bySeq.set(seq, entry)
-    queue.byCounter.set(counterKey(entry), seq)
-    if (entry.messageId !== undefined) queue.byMessageId.set(entry.messageId, seq)
+    indexEntry(this.#queue(clientId), seq, packet)
   }
+
 
   // ---- incoming QoS 2 -------------------------------------------------------
 
@@ -599,6 +775,40 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const pending = this.#writes.pendingValue(sublevel, key)
     if (pending !== undefined) return pending === null ? undefined : pending
     return sublevel.get(key)
+  }
+}
+
+/** Messages a queue stream reads and hands to Aedes per store read. */
+const STREAM_BATCH = 256
+
+/**
+ * Walks a client's queue for its stream, in seq order, yielding up to
+ * `limit` seqs above the last one taken of entries still to send on `client`
+ * (with `track`, those not already written to this very connection). It keeps
+ * its place in the Map between calls (a Map iterator sees entries added after
+ * it started, and skips deleted ones), so a backlog of n costs O(n), not a
+ * scan from the front per batch; only once the walk reached the end does the
+ * next call start again from the front.
+ */
+function queueWalker (queue: ClientQueue, client: ClientRef, track: boolean): (limit?: number) => number[] {
+  let cursor = 0
+  let walk: Iterator<[number, QueueEntry]> | null = null
+  return (limit = STREAM_BATCH) => {
+    const seqs: number[] = []
+    for (;;) {
+      walk ??= queue.bySeq.entries()
+      const step = walk.next()
+      if (step.done === true) {
+        walk = null
+        break
+      }
+      const [seq, entry] = step.value
+      if (seq <= cursor || (track && entry.sentTo === client)) continue
+      seqs.push(seq)
+      if (seqs.length === limit) break
+    }
+    if (seqs.length > 0) cursor = seqs[seqs.length - 1] as number
+    return seqs
   }
 }
 

@@ -1,0 +1,47 @@
+import { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+
+/*
+ * Relies on mqtt-packet 9 (tripwire: test/aedes-tripwires.test.ts,
+ * "coalesced writes"): `writeToStream`, which Aedes's lib/write.js and our
+ * group deliveries (packet-ids.ts) both write with, corks the stream for each
+ * packet and uncorks it on the next tick.
+ */
+
+/**
+ * Holds a connection's socket corked from its first packet in a turn of the
+ * event loop until the check phase (a `setImmediate`), so every packet
+ * written to it in between (the PUBACKs of one group commit, the deliveries
+ * Aedes schedules one `setImmediate` each) leaves in one `writev` instead of
+ * one system call and one TCP segment per packet. On loopback the sender's
+ * system call also pays for the receiver's TCP processing: that was the
+ * largest single cost in the broker's profile (docs/benchmarks.md).
+ *
+ * A packet waits at most until the check phase of the turn it was written
+ * in, or of the next one when written from the check phase itself (Aedes's
+ * deliveries): one non-blocking poll, not a timer. Back-pressure is unchanged:
+ * `write` still answers false past the high-water mark and 'drain' follows
+ * the flush. `end()` and `destroy()` flush or drop what is corked as usual.
+ *
+ * TCP and TLS sockets only: they write all that is corked in one `_writev`.
+ * A WebSocket's byte stream (ws's `createWebSocketStream`) writes one chunk
+ * per frame and waits for each, so a CONNACK refusal held back would still
+ * be half queued when Aedes destroys the stream (test/certificate-identity.test.ts).
+ */
+export function coalesceWrites (conn: Duplex): void {
+  if (!(conn instanceof Socket)) return
+  const cork = conn.cork
+  let held = false
+  const release = (): void => {
+    held = false
+    conn.uncork()
+  }
+  conn.cork = function corkUntilCheckPhase (): void {
+    if (!held) {
+      held = true
+      cork.call(conn)
+      setImmediate(release)
+    }
+    cork.call(conn)
+  }
+}
