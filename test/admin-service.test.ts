@@ -205,6 +205,10 @@ describe('broker.admin (the admin API service)', () => {
     const [fromWorker, binary] = b.broker.admin.deadLetters(undefined, 100)
     expect(fromWorker).toMatchObject({ reason: 'unrecoverable', error: 'disk full', attempts: 1, payload: null, task: { id: handle.id, type: 'thumbnail', payload: thumb(7) } })
     expect(binary).toMatchObject({ reason: 'validation', payload: null })
+    // A limit keeps the oldest, or with `newest` the newest: each listed oldest first.
+    expect(b.broker.admin.deadLetters(undefined, 1).map((d) => d.id)).toEqual([fromWorker!.id])
+    expect(b.broker.admin.deadLetters(undefined, 1, { newest: true }).map((d) => d.id)).toEqual([binary!.id])
+    expect(b.broker.admin.deadLetters(undefined, 2, { newest: true }).map((d) => d.id)).toEqual([fromWorker!.id, binary!.id])
 
     const healthy = await thumbnailWorker(() => 'done')
     const result = await b.broker.admin.requeueDeadLetters({ all: true })

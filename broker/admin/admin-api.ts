@@ -154,8 +154,12 @@ export interface AdminApi {
   /** Mutation. FLEETQ_GROUP_HAS_MEMBERS while members are subscribed. */
   deleteGroup (key: string): Promise<void>
 
-  /** Stored dead letters, oldest first; `type` narrows to one task type; at most `limit` (1..1000). */
-  deadLetters (type: string | undefined, limit: number): DeadLetterView[]
+  /**
+   * Stored dead letters, oldest first; `type` narrows to one task type; at
+   * most `limit` (1..1000): the oldest ones, or with `newest` the newest ones
+   * (still listed oldest first).
+   */
+  deadLetters (type: string | undefined, limit: number, options?: { newest?: boolean }): DeadLetterView[]
   /** FLEETQ_DEAD_LETTER_NOT_FOUND. */
   deadLetter (id: string): DeadLetterView
   /** Mutation. FLEETQ_REQUEST_INVALID for a selection that is not exactly one of ids/type/all. */

@@ -151,8 +151,8 @@ export class AdminService implements AdminApi {
     return this.#groups.delete(key)
   }
 
-  deadLetters (type: string | undefined, limit: number): DeadLetterView[] {
-    return this.#deadLetters.list(type, checkLimit(limit))
+  deadLetters (type: string | undefined, limit: number, options: { newest?: boolean } = {}): DeadLetterView[] {
+    return this.#deadLetters.list(type, checkLimit(limit), options.newest === true)
   }
 
   deadLetter (id: string): DeadLetterView {

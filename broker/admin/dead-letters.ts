@@ -45,15 +45,18 @@ export class DeadLetterAdmin {
     return this.#groups().reduce((sum, g) => sum + g.depth, 0)
   }
 
-  list (type: string | undefined, limit: number): DeadLetterView[] {
+  /** At most `limit`, oldest first: the oldest ones, or the newest ones. */
+  list (type: string | undefined, limit: number, newest = false): DeadLetterView[] {
+    const stored = this.#stored()
+    if (newest) stored.reverse()
     const views: DeadLetterView[] = []
-    for (const { message } of this.#stored()) {
+    for (const { message } of stored) {
       const view = this.#view(message)
       if (type !== undefined && view.taskType !== type) continue
       views.push(view)
       if (views.length >= limit) break
     }
-    return views
+    return newest ? views.reverse() : views
   }
 
   get (id: string): DeadLetterView {

@@ -24,10 +24,7 @@ const PING_MS = 15_000
 /** Everything the broker shows at one moment: what the dashboard redraws from. */
 export function takeSnapshot (admin: AdminApi): Snapshot {
   const status = admin.status()
-  // The API lists dead letters oldest first: the newest are the last ones of a long enough list.
-  const deadLetters = status.deadLetters <= SNAPSHOT_DEAD_LETTERS
-    ? admin.deadLetters(undefined, SNAPSHOT_DEAD_LETTERS)
-    : admin.deadLetters(undefined, Math.min(1000, status.deadLetters)).slice(-SNAPSHOT_DEAD_LETTERS)
+  const deadLetters = admin.deadLetters(undefined, SNAPSHOT_DEAD_LETTERS, { newest: true })
   return { status, groups: admin.groups(), schedules: admin.schedules(), deadLetters }
 }
 
