@@ -4,8 +4,8 @@
 // Job.waitUntilFinished does the same through the same QueueEvents stream,
 // plus one state query per job; one listener and a map is its cheaper form.
 import { Queue, QueueEvents } from 'bullmq'
-import { configFromArgv, exitWithParent, heard, tell, type ProducerConfig } from './task-ipc.js'
-import { TaskLoad, thumbnailPayload, type Submitter } from './task-load.js'
+import { configFromArgv, exitWithParent, type ProducerConfig } from './task-ipc.js'
+import { runProducer, thumbnailPayload, type Submitter } from './task-load.js'
 import { redisConnection } from './bullmq-redis.js'
 
 const config = configFromArgv<ProducerConfig>()
@@ -62,18 +62,4 @@ const submit: Submitter = config.plan.batch === 1
     jobs.forEach((job, k) => expect(job.id, (ok) => settled(k, ok)))
   }
 
-try {
-  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()])
-  if (config.warmup > 0) {
-    const warm = await new TaskLoad({ ...config.plan, tasks: config.warmup, rate: 0, maxPending: 0 }).run(submit)
-    if (warm.error !== null || warm.completed !== config.warmup) throw new Error(`warm-up: ${warm.completed}/${config.warmup} completed (${warm.error ?? 'some failed'})`)
-  }
-  await tell({ kind: 'ready' })
-  await heard('start')
-  await tell(await new TaskLoad(config.plan).run(submit))
-} catch (err) {
-  process.stderr.write(`bullmq producer: ${(err as Error).stack ?? String(err)}\n`)
-  process.exitCode = 1
-} finally {
-  await close()
-}
+await runProducer('bullmq producer', config, submit, close, () => Promise.all([queue.waitUntilReady(), events.waitUntilReady()]))

@@ -4,7 +4,7 @@
 // sees. A system only says how to submit (bench/task-producer-*.ts).
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { LatencyRecorder } from './stats.js'
-import type { LoadPlan, ProducerReport } from './task-ipc.js'
+import { heard, tell, type LoadPlan, type ProducerConfig, type ProducerReport } from './task-ipc.js'
 
 /**
  * Submits `count` tasks, numbered from `first`, and resolves once the system acknowledged them
@@ -142,4 +142,28 @@ export class TaskLoad {
 /** The thumbnail payload of task `i`: valid against schemas/tasks/thumbnail.schema.json, so the broker's gate validates it as in production. */
 export function thumbnailPayload (i: number): { imageUrl: string, width: number, height: number } {
   return { imageUrl: `https://bench.example/${i}.png`, width: 64, height: 64 }
+}
+
+/**
+ * A producer process's life, the same for every system: an unmeasured
+ * warm-up (schemas loaded, results subscribed, hot paths compiled on every
+ * side), 'ready', the parent's 'start', the measured load and its report;
+ * then `close`, whatever happened.
+ */
+export async function runProducer (label: string, config: ProducerConfig, submit: Submitter, close: () => Promise<void>, prepare?: () => Promise<unknown>): Promise<void> {
+  try {
+    await prepare?.()
+    if (config.warmup > 0) {
+      const warm = await new TaskLoad({ ...config.plan, tasks: config.warmup, rate: 0, maxPending: 0 }).run(submit)
+      if (warm.error !== null || warm.completed !== config.warmup) throw new Error(`warm-up: ${warm.completed}/${config.warmup} completed (${warm.error ?? 'some failed'})`)
+    }
+    await tell({ kind: 'ready' })
+    await heard('start')
+    await tell(await new TaskLoad(config.plan).run(submit))
+  } catch (err) {
+    process.stderr.write(`${label}: ${(err as Error).stack ?? String(err)}\n`)
+    process.exitCode = 1
+  } finally {
+    await close()
+  }
 }
