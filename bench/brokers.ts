@@ -46,6 +46,8 @@ export interface FleetqChildOptions {
   nodeArgs?: string[]
   /** Measure the broker's event-loop delay, read with BenchTarget.loopDelay(). */
   loopDelay?: boolean
+  /** More flags for bench/fleetq-server.ts, e.g. `--group-max-length 2000000`. */
+  serverArgs?: string[]
 }
 
 /**
@@ -60,7 +62,7 @@ export async function startFleetq (persistence: 'level' | 'memory' = 'level', me
   // The server makes and removes its own temporary data directory, so it is
   // removed even when this process is killed (the server sees stdin close).
   const child = spawnBrokerChild(process.execPath, [...(more.nodeArgs ?? []), '--import', 'tsx', serverScript, '--persistence', persistence,
-    ...(metrics ? ['--http'] : []), ...(more.loopDelay === true ? ['--loop-delay'] : [])])
+    ...(metrics ? ['--http'] : []), ...(more.loopDelay === true ? ['--loop-delay'] : []), ...(more.serverArgs ?? [])])
   let scraper: NodeJS.Timeout | undefined
   const close = (): Promise<void> => {
     clearInterval(scraper)

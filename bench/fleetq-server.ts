@@ -1,6 +1,6 @@
 // fleetq in its own process for benchmarks: its RSS is then its own, and it
 // does not share an event loop with the load generator.
-// Usage: node --import tsx bench/fleetq-server.ts [--data-dir <dir>] [--persistence level|memory] [--http]
+// Usage: node --import tsx bench/fleetq-server.ts [--data-dir <dir>] [--persistence level|memory] [--http] [--group-max-length <n>]
 // Under `node --cpu-prof --cpu-prof-dir <dir>` it also writes <dir>/sourcemaps.json
 // at exit, so bench/cpu-profile-top.ts can name TypeScript lines (see there).
 // Prints {"port":N,"pid":P} on stdout once it accepts connections (with
@@ -20,12 +20,21 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     persistence: { type: 'string', default: 'level' },
     http: { type: 'boolean', default: false },
-    'loop-delay': { type: 'boolean', default: false }
+    'loop-delay': { type: 'boolean', default: false },
+    // Above the default 100,000 (docs/shared-subscriptions.md "Settings") for
+    // bench/curves.ts's queue-depth curve, which would otherwise drop the
+    // oldest tasks of its 1,000,000 point.
+    'group-max-length': { type: 'string' }
   }
 })
 const persistence = values.persistence
 if (persistence !== 'level' && persistence !== 'memory') {
   process.stderr.write(`--persistence must be level or memory, got ${String(persistence)}\n`)
+  process.exit(2)
+}
+const groupMaxLength = values['group-max-length'] === undefined ? undefined : Number(values['group-max-length'])
+if (groupMaxLength !== undefined && (!Number.isSafeInteger(groupMaxLength) || groupMaxLength < 1)) {
+  process.stderr.write(`--group-max-length must be an integer >= 1, got ${String(values['group-max-length'])}\n`)
   process.exit(2)
 }
 // Without --data-dir the temporary directory is ours to remove.
@@ -36,7 +45,7 @@ const dataDir = values['data-dir'] ?? await mkdtemp(join(tmpdir(), 'fleetq-bench
 // per-client and per-address limits meant for devices are lifted.
 // maxConnections too: bench/connections.ts opens as many as the open-file limit allows.
 const limits = { publishesPerSecondPerClient: 0, connectsPerSecondPerAddress: 0, maxConnectionsPerAddress: 0, maxConnections: 0, maxPacketBytes: 16 * 1024 * 1024 }
-const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent', limits, ...(values.http ? { http: { port: 0 } } : {}) })
+const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent', limits, ...(groupMaxLength === undefined ? {} : { shared: { defaults: { maxLength: groupMaxLength } } }), ...(values.http ? { http: { port: 0 } } : {}) })
 const httpPort = broker.endpoints.find((e) => e.kind === 'http')?.port
 process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid, ...(httpPort === undefined ? {} : { httpPort }) }) + '\n')
 

@@ -4,6 +4,7 @@ import { mkdir, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { withRaisedFileLimit } from './child.js'
 
 /**
  * The C load generator (bench/mqload/mqload.c, on libmosquitto): one thread
@@ -126,7 +127,9 @@ export function mqloadArgs (o: MqloadOptions): string[] {
  */
 export async function runMqload (options: MqloadOptions, signal?: AbortSignal): Promise<MqloadResult> {
   const binary = await ensureMqload()
-  const child = spawn(binary, mqloadArgs(options), { stdio: ['ignore', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) })
+  // Three descriptors per client (socket, socket pair): 1,000 subscribers (bench/curves.ts) need more than a 1,024 soft limit.
+  const [file, args] = withRaisedFileLimit(binary, mqloadArgs(options))
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })

@@ -111,12 +111,12 @@ export function formatSummary (rows: readonly SummaryRow[]): string {
   ]))
 }
 
-/** Numbers right-aligned, the first two (name) columns left-aligned. */
-function markdownTable (header: string[], rows: string[][]): string {
+/** Numbers right-aligned, the first `names` (name) columns left-aligned. */
+export function markdownTable (header: string[], rows: string[][], names = 2): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)))
   const align = (cells: string[]): string =>
-    '| ' + cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ') + ' |'
-  const rule = '| ' + widths.map((w, i) => (i < 2 ? '-'.repeat(w) : '-'.repeat(Math.max(w - 1, 1)) + ':')).join(' | ') + ' |'
+    '| ' + cells.map((c, i) => (i < names ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ') + ' |'
+  const rule = '| ' + widths.map((w, i) => (i < names ? '-'.repeat(w) : '-'.repeat(Math.max(w - 1, 1)) + ':')).join(' | ') + ' |'
   return [align(header), rule, ...rows.map(align)].join('\n')
 }
 

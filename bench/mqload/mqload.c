@@ -4,7 +4,9 @@
  * Build: cc -O2 -o mqload mqload.c -lmosquitto -lpthread
  * Vendored into fleetq's bench/ from the project's shared tools (mqload.c); built and run by bench/mqload.ts.
  * Local change: --slow-ms T counts deliveries slower than T ms ("slow" in the output) and p999_ms is printed,
- * for the latency-stall benchmark (bench/latency.ts). */
+ * for the latency-stall benchmark (bench/latency.ts); the wait for subscribers' SUBACKs is bounded by --timeout
+ * (at least 10 s) instead of a fixed 10 s, and past 64 subscribers they are served by 8 poll(2) threads (see
+ * POLL_MODE_SUBS), for bench/curves.ts's 1,000 subscribers. */
 #include <mosquitto.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <getopt.h>
+#include <poll.h>
 
 static const char *host = "127.0.0.1";
 static int port = 1883, npub = 1, nsub = 1, qos = 0, size = 64, inflight = 100;
@@ -84,6 +87,34 @@ static void *pub_thread(void *p) {
   return NULL;
 }
 
+/* Past POLL_MODE_SUBS subscribers, they are served by POLL_THREADS threads with poll(2) instead of a
+ * mosquitto_loop_start() thread each: libmosquitto's own loop uses select(2), which cannot watch a
+ * descriptor above FD_SETSIZE (1024), and each client holds three (its socket and a socket pair), so
+ * the 340th client's loop would fail. Each poll thread alone owns its subscribers after they connect. */
+#define POLL_MODE_SUBS 64
+#define POLL_THREADS 8
+static atomic_int stop_polling;
+struct subslice { struct mosquitto **m; int count; };
+static void *poll_thread(void *p) {
+  struct subslice *s = p;
+  struct pollfd *fds = calloc(s->count, sizeof *fds);
+  while (!atomic_load(&stop_polling)) {
+    for (int i = 0; i < s->count; i++) {
+      fds[i].fd = mosquitto_socket(s->m[i]);
+      fds[i].events = POLLIN | (mosquitto_want_write(s->m[i]) ? POLLOUT : 0);
+      fds[i].revents = 0;
+    }
+    if (poll(fds, s->count, 10) < 0) continue;
+    for (int i = 0; i < s->count; i++) {
+      if (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) mosquitto_loop_read(s->m[i], 1);
+      if (fds[i].revents & POLLOUT) mosquitto_loop_write(s->m[i], 1);
+      mosquitto_loop_misc(s->m[i]);
+    }
+  }
+  free(fds);
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   static struct option o[] = {{"host",1,0,'h'},{"port",1,0,'p'},{"pubs",1,0,'P'},{"subs",1,0,'S'},{"qos",1,0,'q'},
     {"msgs",1,0,'k'},{"size",1,0,'s'},{"topic",1,0,'t'},{"share",1,0,'g'},{"wildcard",0,0,'w'},{"timeout",1,0,'T'},
@@ -105,29 +136,47 @@ int main(int argc, char **argv) {
   for (int i = 0; i < npub; i++) seen[i] = calloc(kmsg, 1);
   char id[64];
   struct mosquitto **subs = calloc(nsub, sizeof *subs);
-  for (int i = 0; i < nsub; i++) {
-    snprintf(id, sizeof id, "mqload-sub-%d-%d", getpid(), i);
-    subs[i] = mosquitto_new(id, true, NULL);
-    if (user) mosquitto_username_pw_set(subs[i], user, pass);
-    mosquitto_connect_callback_set(subs[i], on_sub_connect);
-    mosquitto_subscribe_callback_set(subs[i], on_subscribe);
-    mosquitto_message_callback_set(subs[i], on_message);
-    if (mosquitto_connect(subs[i], host, port, 60)) { fprintf(stderr, "cannot connect to %s:%d\n", host, port); return 3; }
-    mosquitto_loop_start(subs[i]);
-  }
-  double t0 = now_s();
-  while (atomic_load(&connected_subs) < nsub) { if (now_s() - t0 > 10) { fprintf(stderr, "subscribers not ready\n"); return 3; } usleep(1000); }
+  struct subslice slices[POLL_THREADS];
+  pthread_t pollers[POLL_THREADS];
+  int poll_mode = nsub > POLL_MODE_SUBS;
   struct pubarg *args = calloc(npub, sizeof *args);
   struct mosquitto **pubs = calloc(npub, sizeof *pubs);
   pthread_t *th = calloc(npub, sizeof *th);
-  for (int i = 0; i < npub; i++) {
-    snprintf(id, sizeof id, "mqload-pub-%d-%d", getpid(), i);
-    pubs[i] = mosquitto_new(id, true, &args[i]);
-    if (user) mosquitto_username_pw_set(pubs[i], user, pass);
-    mosquitto_max_inflight_messages_set(pubs[i], inflight);
-    mosquitto_publish_callback_set(pubs[i], on_publish);
-    if (mosquitto_connect(pubs[i], host, port, 60)) { fprintf(stderr, "cannot connect publisher\n"); return 3; }
-    mosquitto_loop_start(pubs[i]);
+  /* In poll mode the publishers connect first, so their select(2) loops get descriptors below 1024. */
+  for (int round = 0; round < 2; round++) {
+    if (round == (poll_mode ? 0 : 1)) {
+      for (int i = 0; i < npub; i++) {
+        snprintf(id, sizeof id, "mqload-pub-%d-%d", getpid(), i);
+        pubs[i] = mosquitto_new(id, true, &args[i]);
+        if (user) mosquitto_username_pw_set(pubs[i], user, pass);
+        mosquitto_max_inflight_messages_set(pubs[i], inflight);
+        mosquitto_publish_callback_set(pubs[i], on_publish);
+        if (mosquitto_connect(pubs[i], host, port, 60)) { fprintf(stderr, "cannot connect publisher\n"); return 3; }
+        mosquitto_loop_start(pubs[i]);
+      }
+      continue;
+    }
+    for (int i = 0; i < nsub; i++) {
+      snprintf(id, sizeof id, "mqload-sub-%d-%d", getpid(), i);
+      subs[i] = mosquitto_new(id, true, NULL);
+      if (user) mosquitto_username_pw_set(subs[i], user, pass);
+      mosquitto_connect_callback_set(subs[i], on_sub_connect);
+      mosquitto_subscribe_callback_set(subs[i], on_subscribe);
+      mosquitto_message_callback_set(subs[i], on_message);
+      if (mosquitto_connect(subs[i], host, port, 60)) { fprintf(stderr, "cannot connect to %s:%d\n", host, port); return 3; }
+      if (!poll_mode) mosquitto_loop_start(subs[i]);
+    }
+    if (poll_mode) {
+      for (int t = 0; t < POLL_THREADS; t++) {
+        int first = (int)((long)nsub * t / POLL_THREADS), end = (int)((long)nsub * (t + 1) / POLL_THREADS);
+        slices[t].m = subs + first; slices[t].count = end - first;
+        pthread_create(&pollers[t], NULL, poll_thread, &slices[t]);
+      }
+    }
+    double t0 = now_s();
+    /* Many subscribers (bench/curves.ts goes to 1,000) take longer than 10 s to connect to a slow broker: --timeout bounds the wait too. */
+    double ready_s = timeout_s > 10 ? timeout_s : 10;
+    while (atomic_load(&connected_subs) < nsub) { if (now_s() - t0 > ready_s) { fprintf(stderr, "subscribers not ready (%ld of %d)\n", atomic_load(&connected_subs), nsub); return 3; } usleep(1000); }
   }
   usleep(200000);
   double start = now_s();
@@ -155,6 +204,7 @@ int main(int argc, char **argv) {
          npub, nsub, qos, size, share ? "true" : "false", expected, got, expected - got, atomic_load(&dups), secs, pub_done - start,
          got / secs, p50, p99, mx, p999, slow_ms, slow, nl);
   for (int i = 0; i < npub; i++) { mosquitto_disconnect(pubs[i]); mosquitto_loop_stop(pubs[i], true); }
-  for (int i = 0; i < nsub; i++) { mosquitto_disconnect(subs[i]); mosquitto_loop_stop(subs[i], true); }
+  if (poll_mode) { atomic_store(&stop_polling, 1); for (int t = 0; t < POLL_THREADS; t++) pthread_join(pollers[t], NULL); }
+  for (int i = 0; i < nsub; i++) { mosquitto_disconnect(subs[i]); if (!poll_mode) mosquitto_loop_stop(subs[i], true); }
   return got >= expected ? 0 : 1;
 }
