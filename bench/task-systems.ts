@@ -25,7 +25,9 @@ const script = (name: string): string => fileURLToPath(new URL(name, import.meta
 
 async function startFleetqServer (): Promise<TaskServer> {
   // bench/fleetq-server.ts in its own process, LevelDB in a fresh temporary directory.
-  const target = await startFleetq('level')
+  // FLEETQ_BENCH_CPU_PROF=<dir>: the broker runs under `node --cpu-prof` (read it with bench/cpu-profile-top.ts).
+  const profileDir = process.env['FLEETQ_BENCH_CPU_PROF']
+  const target = await startFleetq('level', false, profileDir === undefined || profileDir === '' ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] })
   if (target.pid === null) throw new Error('the fleetq child reported no pid')
   return { endpoint: target.url, pid: target.pid, close: () => target.close() }
 }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { Socket } from 'node:net'
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 import { ErrorCodes, FleetqClientError } from '../protocol/errors.js'
+import { corkForTurn } from './deferred-puback.js'
 import { subscribeOrRefuse } from './suback.js'
 import type { SubmitManyOptions, SubmitOptions } from './submit-options.js'
 import { toMessage, type Message } from './message.js'
@@ -122,6 +124,10 @@ export class Client extends EventEmitter<ClientEvents> {
     // Open while close() waits for the workers: they publish their results here.
     if (this.#ending) throw closedError()
     const sent = topicWithDelay(topic, options.delay)
+    // A worker's results and a producer's submits of one turn leave in one
+    // write, with the turn's PUBACKs (deferred-puback.ts): on this machine
+    // a system call costs more than the packet it sends (docs/benchmarks.md).
+    if (this.#mqtt.connected && this.#mqtt.stream instanceof Socket) corkForTurn(this.#mqtt.stream)
     try {
       await this.#mqtt.publishAsync(sent, payload, { qos: options.qos ?? 0, retain: options.retain ?? false })
     } catch (err) {

@@ -83,7 +83,7 @@ export class TaskRunner {
       // A poison task: taken many times, never finished (it may crash workers).
       return this.#deadLetter(delivery, envelope, 'failed', `delivered ${deliveries} times without completing`, envelope.attempt)
     }
-    const issues = this.#schemas.validatePayload(this.#type, envelope.payload)
+    const issues = this.#schemas.validatePayload(this.#type, envelope.payload, typeof packet.payload === 'string' ? undefined : packet.payload.length)
     if (issues.length > 0) {
       return this.#deadLetter(delivery, envelope, 'validation', `invalid ${this.#type} payload: ${describe(issues)}`, envelope.attempt, issues)
     }

@@ -114,12 +114,20 @@ export class TaskSchemas {
    * Every failing JSON path of `payload` ([] when valid). Throws
    * UnknownTaskTypeError for a type without a schema, unless unknown types
    * are allowed.
+   *
+   * `sourceBytes`: the length of the JSON text `payload` was parsed from (a
+   * received task), when known. JSON.stringify of a parsed value is at most
+   * {@link MAX_REENCODE_GROWTH} times its source, so a source that small
+   * needs no serialising to know it is within `maxPayloadBytes`.
    */
-  validatePayload (type: string, payload: unknown): ValidationIssue[] {
+  validatePayload (type: string, payload: unknown, sourceBytes?: number): ValidationIssue[] {
     const validate = this.#validators.get(type)
     if (validate === undefined) {
       if (this.allowUnknownTypes) return []
       throw new UnknownTaskTypeError(type)
+    }
+    if (sourceBytes !== undefined && sourceBytes * MAX_REENCODE_GROWTH <= this.maxPayloadBytes) {
+      return validate(payload) ? [] : toIssues(validate.errors)
     }
     const size = serializedBytes(payload)
     // Checked first, and alone: no point walking a payload we refuse anyway.
@@ -179,6 +187,14 @@ export class TaskSchemas {
     }
   }
 }
+
+/**
+ * How much larger JSON.stringify's text of a parsed value can be than the
+ * text it was parsed from: whitespace and escapes only shrink, a number
+ * written with an exponent grows most (`1e20`, 4 bytes, is written back as
+ * 21 digits).
+ */
+const MAX_REENCODE_GROWTH = 6
 
 function serializedBytes (payload: unknown): number {
   const text = JSON.stringify(payload) as string | undefined

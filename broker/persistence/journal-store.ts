@@ -23,6 +23,9 @@ export interface JournalStore {
 
 const pad = (n: number): string => n.toString().padStart(16, '0')
 
+/** The journal never reads an entry back before it is written (write-batcher.ts). */
+const UNTRACKED = { untracked: true } as const
+
 /**
  * The journal in its sublevel: key `{seq}`, zero-padded, so key order is
  * append order; the value is the packet. It shares the Aedes persistence's
@@ -48,12 +51,12 @@ export class LevelJournalStore implements JournalStore {
     // After the await: appends waiting on the same read each take the next number.
     this.#next = Math.max(this.#next, last) + 1
     const key = pad(this.#next)
-    await this.#writes.write([{ type: 'put', sublevel: this.#sublevel, key, value: encodePacket(packet) }])
+    await this.#writes.write([{ type: 'put', sublevel: this.#sublevel, key, value: encodePacket(packet) }], UNTRACKED)
     return key
   }
 
   async remove (key: string): Promise<void> {
-    await this.#writes.write([{ type: 'del', sublevel: this.#sublevel, key }])
+    await this.#writes.write([{ type: 'del', sublevel: this.#sublevel, key }], UNTRACKED)
   }
 
   async entries (): Promise<JournalEntry[]> {

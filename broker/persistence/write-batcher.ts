@@ -4,11 +4,38 @@ import type { BatchWriter, KeyValueStore, SublevelOp } from './store.js'
 
 type Op = SublevelOp
 
+/**
+ * A put whose value is made when its batch is written, not when it is
+ * queued: a record that may still change before then (a group message's
+ * delivery count, broker/shared/level-group-store.ts) is encoded once, as it
+ * stands at the write. Not seen by {@link WriteBatcher.pendingValue}.
+ */
+export interface LazyPut {
+  type: 'put'
+  sublevel: SublevelOp['sublevel']
+  key: string
+  encode: () => Buffer
+}
+
+export type BatcherOp = Op | LazyPut
+
+export interface WriteOptions {
+  /**
+   * Leave these ops out of {@link WriteBatcher.pendingValue}: for stores that
+   * never read their own keys back before the write lands (the journal, the
+   * group queues), which saves a map update per op.
+   */
+  untracked?: boolean
+}
+
 interface Pending {
-  ops: Op[]
+  ops: BatcherOp[]
   resolve: () => void
   reject: (err: unknown) => void
 }
+
+/** The batcher of each writer: stores built on one keyspace share its batch chain (see {@link WriteBatcher.for}). */
+const byWriter = new WeakMap<BatchWriter, WriteBatcher>()
 
 /**
  * Coalesces the writes issued within one turn of the event loop into a single
@@ -37,17 +64,32 @@ export class WriteBatcher {
 
   constructor (db: BatchWriter) {
     this.#db = db
+    if (!byWriter.has(db)) byWriter.set(db, this)
   }
 
-  write (ops: Op[]): Promise<void> {
+  /**
+   * The batcher already writing to `db` (the first one made for it), or a
+   * new one. Group commit: the publish journal, the Aedes persistence and
+   * the shared groups' queues then land in one LevelDB batch per event-loop
+   * turn instead of one batch chain each (a `$share` QoS 1 message writes
+   * to both the journal and its group, docs/shared-subscriptions.md).
+   */
+  static for (db: BatchWriter): WriteBatcher {
+    return byWriter.get(db) ?? new WriteBatcher(db)
+  }
+
+  write (ops: BatcherOp[], options?: WriteOptions): Promise<void> {
     if (ops.length === 0) return Promise.resolve()
-    for (const op of ops) {
-      let unwritten = this.#unwritten.get(op.sublevel)
-      if (unwritten === undefined) {
-        unwritten = new Map()
-        this.#unwritten.set(op.sublevel, unwritten)
+    if (options?.untracked !== true) {
+      for (const op of ops) {
+        if ('encode' in op) continue
+        let unwritten = this.#unwritten.get(op.sublevel)
+        if (unwritten === undefined) {
+          unwritten = new Map()
+          this.#unwritten.set(op.sublevel, unwritten)
+        }
+        unwritten.set(op.key, op.type === 'put' ? op.value : null)
       }
-      unwritten.set(op.key, op.type === 'put' ? op.value : null)
     }
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ ops, resolve, reject })
@@ -87,17 +129,22 @@ export class WriteBatcher {
     const pending = this.#queue
     this.#queue = []
     const ops: Op[] = []
-    for (const p of pending) ops.push(...p.ops)
     try {
+      for (const p of pending) {
+        for (const op of p.ops) ops.push('encode' in op ? { type: 'put', sublevel: op.sublevel, key: op.key, value: op.encode() } : op)
+      }
       const started = performance.now()
       await this.#db.batch(ops)
       // One observation per batch (docs/operations.md#metrics): what a write waits for, not per op.
       persistenceWriteSeconds.observe((performance.now() - started) / 1000)
-      for (const op of ops) {
-        const value = op.type === 'put' ? op.value : null
-        // Forget it only if no later write to the same key is waiting.
-        const unwritten = this.#unwritten.get(op.sublevel)
-        if (unwritten?.get(op.key) === value) unwritten.delete(op.key)
+      if (this.#unwritten.size > 0) {
+        for (const op of ops) {
+          // Forget it only if no later write to the same key is waiting.
+          const unwritten = this.#unwritten.get(op.sublevel)
+          if (unwritten === undefined || unwritten.size === 0) continue
+          const value = op.type === 'put' ? op.value : null
+          if (unwritten.get(op.key) === value) unwritten.delete(op.key)
+        }
       }
       for (const p of pending) p.resolve()
     } catch (err) {

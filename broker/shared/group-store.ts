@@ -9,6 +9,12 @@ export interface GroupMessage {
   enqueuedAt: number
   /** Times it was sent to a member. Stored when it is taken back (see below). */
   deliveries: number
+  /**
+   * In memory only, never stored: the payload is a task envelope the gate
+   * checked (delivery-count.ts), so each send splices its count in without
+   * parsing. A message loaded from the store is parsed as any other.
+   */
+  checkedEnvelope?: boolean
 }
 
 export interface GroupDefinition {
@@ -50,6 +56,16 @@ export interface GroupStore {
   append (key: string, message: GroupMessage): Promise<void>
   /** Rewrites a message (its delivery count changed). */
   update (key: string, message: GroupMessage): Promise<void>
+  /**
+   * Records that `message` and every message of the group with a lower
+   * `seq` have been sent at least once: what FIFO dispatch from the head of the queue
+   * knows after each first send. `load` then gives those still stored with
+   * `deliveries: 0` a count of 1, so after a crash they come back as
+   * redeliveries (DUP) and not as new. Cheaper than an `update` per message:
+   * a backend may keep only the highest and write it once per batch. Not
+   * awaited by dispatch, like `update`.
+   */
+  sentThrough (key: string, message: GroupMessage): Promise<void>
   remove (key: string, seqs: number[]): Promise<void>
   /** Resolves once every write issued so far is durable (dispatch does not wait for `update` and `remove`). */
   flush (): Promise<void>

@@ -226,7 +226,7 @@ export class SharedGroup {
    * Stores (QoS 1) and dispatches a published message. Resolves once the
    * message is durable in this group's queue.
    */
-  async enqueue (topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
+  async enqueue (topic: string, payload: Buffer, qos: 0 | 1, checkedEnvelope = false): Promise<void> {
     if (this.#closed) return
     if (qos === 0) {
       // Not stored, so a paused group cannot keep it.
@@ -239,11 +239,16 @@ export class SharedGroup {
       if (this.options.overflow === 'drop-new') return
       this.#dropOldest()
     }
-    const message: GroupMessage = { seq: this.#store.nextSeq(), topic, payload, qos, enqueuedAt: Date.now(), deliveries: 0 }
-    await this.#store.append(this.definition.key, message)
+    const message: GroupMessage = { seq: this.#store.nextSeq(), topic, payload, qos, enqueuedAt: Date.now(), deliveries: 0, checkedEnvelope }
+    // Dispatched before the append is durable: the publish journal keeps the
+    // message until this resolves (broker/durability/publish-journal.ts), so
+    // a crash before then replays it (at least once, [MQTT-4.3.2]). A first
+    // send in this turn is then stored with the append, not as an update.
+    const stored = this.#store.append(this.definition.key, message)
     this.counters.enqueued++
     this.#pending.push(message)
     this.dispatch()
+    await stored
   }
 
   /** A PUBACK from `client`; false if the identifier is not one of this group's. */
@@ -340,13 +345,14 @@ export class SharedGroup {
         continue
       }
       this.#turn++
-      if (isPending && i === this.#head) {
+      const fromHead = isPending && i === this.#head
+      if (fromHead) {
         this.#head++
         i++
       } else {
         queue.splice(i, 1)
       }
-      this.#send(eligible[pick] as Member, message)
+      this.#send(eligible[pick] as Member, message, fromHead)
     }
     if (isPending) this.#compact()
   }
@@ -362,10 +368,11 @@ export class SharedGroup {
     return { candidates, eligible }
   }
 
-  #send (member: Member, message: GroupMessage): void {
+  /** `fromHead`: the oldest waiting message, so every earlier one of the queue has been sent (or dropped). */
+  #send (member: Member, message: GroupMessage, fromHead: boolean): void {
     message.deliveries++
     this.counters.delivered++
-    const payload = annotateDeliveries(message.payload, message.deliveries)
+    const payload = annotateDeliveries(message.payload, message.deliveries, message.checkedEnvelope)
     // A member subscribed at QoS 0 gets it at most once: nothing to wait for.
     if (member.qos === 0) {
       member.client.writePublish({ topic: message.topic, payload, qos: 0, dup: false })
@@ -374,8 +381,10 @@ export class SharedGroup {
       return
     }
     // Record the send, so after a crash a message that was in flight comes
-    // back as a redelivery (DUP, delivery count) rather than as new.
-    this.#persistDeliveries(message)
+    // back as a redelivery (DUP, delivery count) rather than as new: a first
+    // send from the head of the queue moves the group's mark (one small
+    // write per batch, group-store.ts `sentThrough`), any other rewrites the message.
+    this.#persistDeliveries(message, fromHead && message.deliveries === 1)
     const messageId = member.client.nextPacketId()
     const inflight: Inflight = {
       message,
@@ -421,8 +430,9 @@ export class SharedGroup {
     insertBySeq(this.#returned, inflight.message)
   }
 
-  #persistDeliveries (message: GroupMessage): void {
-    this.#store.update(this.definition.key, message).catch((err: unknown) => {
+  #persistDeliveries (message: GroupMessage, inOrder: boolean): void {
+    const written = inOrder ? this.#store.sentThrough(this.definition.key, message) : this.#store.update(this.definition.key, message)
+    written.catch((err: unknown) => {
       this.#logger.error({ err, group: this.definition.key }, 'could not store a delivery count')
     })
   }

@@ -100,27 +100,43 @@ export class SharedSubscriptions {
   }
 
   /**
-   * Routes a published message to every group whose filter matches. For QoS
-   * 1 it resolves once the message is stored in each of them.
-   */
-  /**
    * Queues the message in every matching group; resolves once each holds it.
    * Null when no group matches: nothing to wait for (the common case of
    * ordinary telemetry, answered without a microtask hop).
+   * `checkedEnvelope`: the task gate checked the payload (GroupMessage).
    */
-  route (topic: string, payload: Buffer, qos: number): Promise<void> | null {
+  route (topic: string, payload: Buffer, qos: number, checkedEnvelope = false): Promise<void> | null {
     if (this.#closed || this.#groups.size === 0 || isShareTopic(topic)) return null
-    const keys = new Set(this.#matcher.match(topic))
+    const keys = this.#matcher.match(topic)
+    if (keys.length === 0) return null
     const work: Array<Promise<void>> = []
-    for (const key of keys) {
+    for (const key of keys.length === 1 ? keys : new Set(keys)) {
       const group = this.#groups.get(key)
       if (group === undefined) continue
       // [MQTT-4.7.2-1] wildcards at the start do not match $ topics
-      if (topic.startsWith('$') && !topicMatches(group.definition.filter, topic)) continue
-      work.push(group.enqueue(topic, payload, qos >= 1 ? 1 : 0))
+      if (topic.charCodeAt(0) === 36 && !topicMatches(group.definition.filter, topic)) continue
+      work.push(group.enqueue(topic, payload, qos >= 1 ? 1 : 0, checkedEnvelope))
     }
     if (work.length === 0) return null
-    return Promise.all(work).then(() => undefined)
+    // One group (the usual case): its own promise, no Promise.all.
+    return work.length === 1 ? work[0] as Promise<void> : Promise.all(work).then(() => undefined)
+  }
+
+  /**
+   * Whether {@link route} would queue a message on `topic` in some group:
+   * one trie lookup, for a caller on the message path (the adapter's
+   * journal settlement) that must not walk every group's filter.
+   */
+  matches (topic: string): boolean {
+    if (this.#closed || this.#groups.size === 0 || isShareTopic(topic)) return false
+    for (const key of this.#matcher.match(topic)) {
+      const group = this.#groups.get(key)
+      if (group === undefined) continue
+      // [MQTT-4.7.2-1] wildcards at the start do not match $ topics
+      if (topic.charCodeAt(0) === 36 && !topicMatches(group.definition.filter, topic)) continue
+      return true
+    }
+    return false
   }
 
   /** A PUBACK: true if it settled a group delivery. */

@@ -111,6 +111,22 @@ export interface TaskGateStats {
  */
 const ENVELOPE_ALLOWANCE = 64 * 1024
 
+const CHECKED_ENVELOPE = Symbol('fleetq.checkedEnvelope')
+
+/**
+ * Whether the gate let this packet through as a task envelope it parsed: a
+ * JSON object with string `id` and `type` and no `deliveryCount`. The shared
+ * groups then add the delivery count without parsing it again
+ * (broker/shared/delivery-count.ts).
+ */
+export function isCheckedEnvelope (packet: object): boolean {
+  return (packet as { [CHECKED_ENVELOPE]?: true })[CHECKED_ENVELOPE] === true
+}
+
+function markChecked (packet: GatePacket, envelope: object): void {
+  if (!('deliveryCount' in envelope)) (packet as GatePacket & { [CHECKED_ENVELOPE]?: true })[CHECKED_ENVELOPE] = true
+}
+
 type ResolvedGateOptions = Required<Omit<TaskGateOptions, 'schemas' | 'store' | 'logger' | 'limits'>>
 
 /**
@@ -194,7 +210,7 @@ export class TaskGate {
     if (isEnvelope(parsed.value, type)) {
       const issues = [
         ...this.#schemas.validateEnvelope(parsed.value),
-        ...this.#schemas.validatePayload(type, parsed.value['payload']).map((i) => ({ ...i, path: `/payload${i.path}` }))
+        ...this.#schemas.validatePayload(type, parsed.value['payload'], raw.length).map((i) => ({ ...i, path: `/payload${i.path}` }))
       ]
       if (issues.length > 0) return this.#deadLetter(packet, 'validation', type, clientId, raw, issues)
       const envelope = parsed.value as unknown as TaskEnvelope
@@ -203,13 +219,14 @@ export class TaskGate {
       return this.#accept(packet, type, envelope)
     }
 
-    const issues = this.#schemas.validatePayload(type, parsed.value)
+    const issues = this.#schemas.validatePayload(type, parsed.value, raw.length)
     if (issues.length > 0) return this.#deadLetter(packet, 'validation', type, clientId, raw, issues)
     const envelope = this.#wrap(type, parsed.value, clientId)
     // Only a type the envelope cannot carry (allowed unknown, badly named) fails here.
     const envelopeIssues = this.#schemas.validateEnvelope(envelope)
     if (envelopeIssues.length > 0) return this.#deadLetter(packet, 'validation', type, clientId, raw, envelopeIssues)
     packet.payload = Buffer.from(JSON.stringify(envelope))
+    markChecked(packet, envelope)
     this.#counters.accepted++
     this.#counters.wrapped++
     this.#accepted(type, envelope)
@@ -253,6 +270,7 @@ export class TaskGate {
 
   #accept (packet: GatePacket, type: string, envelope: TaskEnvelope): GateDecision {
     if (envelope.idempotencyKey === undefined || this.#keys === null) {
+      markChecked(packet, envelope)
       this.#counters.accepted++
       this.#accepted(type, envelope)
       return { action: 'pass', taskId: envelope.id }
@@ -268,6 +286,7 @@ export class TaskGate {
       this.#logger.debug({ type, taskId: envelope.id, duplicateOf: claim.taskId, idempotencyKey: envelope.idempotencyKey }, 'duplicate task submission dropped')
       return { action: 'duplicate', taskId: claim.taskId }
     }
+    markChecked(packet, envelope)
     this.#counters.accepted++
     this.#accepted(type, envelope)
     return { action: 'pass', taskId: envelope.id, commit: claim.commit, release: claim.release }

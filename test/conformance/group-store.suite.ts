@@ -122,6 +122,43 @@ export function groupStoreSuite (factory: StoreFactory<GroupStore>): void {
       expect(payloads(groups.get('g/kept'))).toEqual(['kept'])
     })
 
+    it('sentThrough: messages up to the mark come back sent once, later ones new; a lower mark never moves it back; deleteGroup takes it', async () => {
+      let store = await h.open()
+      await store.saveGroup(definition('g/t'))
+      const ms = [message(store, 't', 'a'), message(store, 't', 'b'), message(store, 't', 'c'), message(store, 't', 'd')]
+      for (const m of ms) await store.append('g/t', m)
+      void store.sentThrough('g/t', ms[0] as GroupMessage)
+      await store.sentThrough('g/t', ms[1] as GroupMessage)
+      await store.sentThrough('g/t', ms[0] as GroupMessage)
+      // a message rewritten with its own count keeps it
+      await store.update('g/t', { ...(ms[0] as GroupMessage), deliveries: 3 })
+      store = await h.restart()
+      let group = byKey(await store.load()).get('g/t')
+      expect(group?.messages.map((m) => m.deliveries)).toEqual([3, 1, 0, 0])
+      await store.deleteGroup('g/t')
+      await store.saveGroup(definition('g/t'))
+      const later = message(store, 't', 'e')
+      await store.append('g/t', later)
+      store = await h.restart()
+      group = byKey(await store.load()).get('g/t')
+      expect(payloads(group)).toEqual(['e'])
+      expect(group?.messages[0]?.deliveries).toBe(0)
+    })
+
+    it('a message changed after append and before its write lands is stored as it is at the write', async () => {
+      let store = await h.open()
+      await store.saveGroup(definition('g/t'))
+      const m = message(store, 't', 'a')
+      const appended = store.append('g/t', m)
+      // dispatch sends it in the same turn (shared-group.ts enqueue)
+      m.deliveries = 1
+      void store.update('g/t', m)
+      await appended
+      await store.flush()
+      store = await h.restart()
+      expect(byKey(await store.load()).get('g/t')?.messages[0]?.deliveries).toBe(1)
+    })
+
     it('flush waits for writes nobody awaited', async () => {
       const store = await h.open()
       await store.saveGroup(definition('g/t'))

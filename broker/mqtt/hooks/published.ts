@@ -4,6 +4,7 @@ import { PREFETCH_TOPIC, SCHEDULE_REQUEST_TOPIC } from '../../../protocol/topics
 import type { PublishJournal } from '../../durability/publish-journal.js'
 import type { SharedSubscriptions } from '../../shared/shared-subscriptions.js'
 import type { Connection } from '../../types/mqtt.js'
+import { isCheckedEnvelope } from '../../tasks/task-gate.js'
 import { isDelayedCarrier } from './authorize-publish.js'
 import { toBuffer } from './util.js'
 
@@ -33,7 +34,7 @@ export function createPublished ({ groups, journal, logger, connectionOf, schedu
       return null
     }
     // The journal entry goes only once every group holds the message.
-    const held = groups.route(packet.topic, toBuffer(packet.payload), packet.qos)
+    const held = groups.route(packet.topic, toBuffer(packet.payload), packet.qos, isCheckedEnvelope(packet))
     if (held === null) {
       journal.settle(packet)
       return null
