@@ -124,7 +124,9 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
     if (resolved.sysIntervalSeconds > 0) {
       const sys = new SysTopics({
         publish: (topic, payload) => mqtt.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }),
-        stats: () => broker.stats(), version: FLEETQ_VERSION, intervalMs: resolved.sysIntervalSeconds * 1000, logger
+        // Only the three figures it publishes: broker.stats() walks every group and store.
+        stats: () => ({ connectedClients: broker.aedes.connectedClients, traffic: mqtt.traffic, sessions: mqtt.sessionStats() }),
+        version: FLEETQ_VERSION, intervalMs: resolved.sysIntervalSeconds * 1000, logger
       })
       closers.add('timers', '$SYS topics', () => sys.close())
       sys.start()

@@ -52,4 +52,16 @@ describe('$SYS/broker/ topics beyond the first ones', () => {
     const peak = number('load/messages/received/1min')
     await waitUntil(() => number('load/messages/received/1min') < peak, 'the 1-minute load to decay', 20_000, () => String(latest('load/messages/received/1min')))
   })
+
+  it('publishes a value again only when it changed, as Mosquitto\'s sys_tree.c does', async () => {
+    const b = await startBroker({ sysIntervalSeconds: 1 })
+    brokers.push(b)
+    const sys = await clients.connect(b.url)
+    await sys.client.subscribeAsync('$SYS/broker/#', { qos: 0 })
+    const count = (topic: string): number => sys.messages.filter((m) => m.topic === `$SYS/broker/${topic}`).length
+    // Uptime moves every round: three of them have gone by.
+    await waitUntil(() => count('uptime') >= 3, 'three rounds', 20_000, () => String(count('uptime')))
+    // The version never changes: the retained copy delivered on subscribing is the only one.
+    expect(count('version')).toBe(1)
+  })
 })

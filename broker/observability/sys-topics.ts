@@ -18,15 +18,18 @@ export interface SysTopicsOptions {
 
 /**
  * Publishes the values that map onto Mosquitto's `$SYS/broker/...` topics,
- * retained, every `sysIntervalSeconds` (Mosquitto's `sys_interval`), so
- * tools and dashboards made for Mosquitto read them as they are. Once the
- * broker is secured, only the admin role may read `$SYS/` (docs/security.md).
+ * retained, every `sysIntervalSeconds` (Mosquitto's `sys_interval`), each
+ * when it changed, so tools and dashboards made for Mosquitto read them as
+ * they are. Once the broker is secured, only the admin role may read `$SYS/`
+ * (docs/security.md).
  */
 export class SysTopics {
   readonly #options: SysTopicsOptions
   readonly #startedAt = Date.now()
   #timer: NodeJS.Timeout | null = null
   #publishing: Promise<void> = Promise.resolve()
+  /** The value last published per topic (under SYS_BROKER_PREFIX). */
+  readonly #published = new Map<string, string>()
   readonly #loads = {
     'messages/received': new LoadAverage(),
     'messages/sent': new LoadAverage(),
@@ -94,10 +97,24 @@ export class SysTopics {
   }
 
   #tick (): void {
-    const round = this.values()
+    // As Mosquitto's sys_tree.c: a value goes out only when it differs from
+    // the one last published (its load averages only when they moved by
+    // 0.01, which the two decimals here amount to); the retained copy
+    // already holds it for late subscribers. Uptime changes every round.
+    const round = this.values().filter(([topic, value]) => this.#published.get(topic) !== value)
+    for (const [topic, value] of round) this.#published.set(topic, value)
     this.#publishing = this.#publishing.then(async () => {
-      for (const [topic, value] of round) await this.#options.publish(`${SYS_BROKER_PREFIX}${topic}`, value)
+      // All in one turn: their retained-message writes then share one
+      // LevelDB batch (broker/persistence/write-batcher.ts) instead of
+      // queueing one batch each in front of the clients' QoS 1 writes.
+      const results = await Promise.allSettled(round.map(([topic, value]) => this.#options.publish(`${SYS_BROKER_PREFIX}${topic}`, value)))
+      const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [[round[i]![0], r.reason] as const] : []))
+      // Published again next round.
+      for (const [topic] of failed) this.#published.delete(topic)
+      if (failed.length > 0) this.#options.logger.warn({ err: failed[0]![1], topics: failed.map(([topic]) => topic) }, 'could not publish $SYS/broker/ values')
     }).catch((err: unknown) => {
+      // A round never leaves the chain rejected: close() awaits it.
+      for (const [topic] of round) this.#published.delete(topic)
       this.#options.logger.warn({ err }, 'could not publish $SYS/broker/ values')
     })
   }
