@@ -106,8 +106,9 @@ describe('Aedes tripwires (broker/mqtt/internals)', () => {
     const internal = aedesClient(`${topic}-sub`)
     expect(Object.hasOwn(internal, 'deliver0'), 'Aedes client.deliver0 is no longer an own property: the QoS 0 overlap fix cannot replace it').toBe(true)
     expect(Object.hasOwn(internal, 'deliverQoS')).toBe(true)
-    // Our patch is installed on every connection before it subscribes.
-    expect((internal.deliver0 as { name: string }).name).toBe('deliverQos0Unless')
+    // Our patch (an anonymous arrow, see overlapping-subscriptions.ts) replaces Aedes's deliverQoS0 on every connection before it subscribes.
+    expect((internal.deliver0 as { name: string }).name, 'Aedes renamed deliver0: check the tripwire still tells ours from Aedes\'s').not.toBe('deliverQoS0')
+    expect(String(internal.deliver0), 'the QoS 0 overlap fix is not installed on each connection').toContain('highestGranted')
     const patched = internal.deliver0 as (packet: unknown, cb: () => void) => void
     const calls: string[] = []
     internal.deliver0 = function (packet: { topic: string }, cb: () => void) {

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 
@@ -19,12 +20,25 @@ export interface PeerInfo {
   readonly certificateCN: string | undefined
 }
 
+/** What is recorded for a plain TCP connection: its socket has the rest. */
+const TCP = 'mqtt'
+
 // Keyed by the stream handed to the adapter (Aedes's `client.conn`): dropped with it.
-const peers = new WeakMap<Duplex, PeerInfo>()
+const peers = new WeakMap<Duplex, PeerInfo | typeof TCP>()
 
 /** Called by each listener before it hands `stream` to the adapter. */
 export function recordPeer (stream: Duplex, info: PeerInfo): void {
   peers.set(stream, info)
+}
+
+/**
+ * {@link recordPeer} for a plain TCP connection, with nothing allocated for
+ * it: its remote address is read from the socket when asked (Node keeps it
+ * once read, after the socket closes too). One object less per idle
+ * connection (docs/benchmarks.md "Idle connections").
+ */
+export function recordTcpPeer (socket: Socket): void {
+  peers.set(socket, TCP)
 }
 
 /**
@@ -33,7 +47,9 @@ export function recordPeer (stream: Duplex, info: PeerInfo): void {
  * listener handed over.
  */
 export function peerOf (stream: Duplex): PeerInfo | undefined {
-  return peers.get(stream)
+  const info = peers.get(stream)
+  if (info !== TCP) return info
+  return { listener: TCP, remoteAddress: (stream as Socket).remoteAddress, certificateCN: undefined }
 }
 
 /** The subject CN of a TLS socket's client certificate, if it presented one that was verified. */

@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { bindServer, type Intake } from './bind.js'
-import { recordPeer } from './peer.js'
+import { recordTcpPeer } from './peer.js'
 
 export interface TcpListener {
   readonly server: Server
@@ -17,7 +17,7 @@ export async function listenTcp (handle: (socket: Socket) => void, port: number,
     // Nagle's algorithm holds small writes back for tens of milliseconds,
     // which doubles QoS 1 round trips (docs/benchmarks.md).
     socket.setNoDelay(true)
-    recordPeer(socket, { listener: 'mqtt', remoteAddress: socket.remoteAddress, certificateCN: undefined })
+    recordTcpPeer(socket)
     handle(socket)
   })
   const address = await bindServer(server, port, host)

@@ -52,6 +52,12 @@ export class ConnectionLimits {
   readonly #addresses = new Map<string, AddressState>()
   #open = 0
   #sweptAt: number
+  /**
+   * The one 'close' listener of every admitted socket: no closure, and no
+   * `once` wrapper, per connection (docs/benchmarks.md "Idle connections").
+   * It removes itself: a stream may report closing more than once.
+   */
+  readonly #onClose: (this: AcceptedSocket) => void
 
   constructor (settings: ConnectionLimitSettings, counters: LimitCounters, now: () => number = Date.now) {
     const { maxConnections, maxConnectionsPerAddress, connectsPerSecondPerAddress } = settings
@@ -62,6 +68,12 @@ export class ConnectionLimits {
     this.#counters = counters
     this.#now = now
     this.#sweptAt = now()
+    const release = (socket: AcceptedSocket): void => { this.#release(socket) }
+    const onClose = function released (this: AcceptedSocket): void {
+      this.off('close', onClose)
+      release(this)
+    }
+    this.#onClose = onClose
   }
 
   /**
@@ -83,18 +95,10 @@ export class ConnectionLimits {
       return false
     }
     this.#open++
-    const state = address === undefined ? undefined : this.#take(address, now)
-    if (state !== undefined) state.open++
-    let released = false
-    const release = (): void => {
-      if (released) return
-      released = true
-      this.#open--
-      if (state !== undefined && address !== undefined) this.#release(address, state)
-    }
-    socket.once('close', release)
+    if (address !== undefined) this.#take(address, now).open++
     // A socket that closed before it got here emits no more 'close'.
-    if (socket.closed) release()
+    if (socket.closed) this.#release(socket)
+    else socket.on('close', this.#onClose)
     return true
   }
 
@@ -131,7 +135,15 @@ export class ConnectionLimits {
     return state
   }
 
-  #release (address: string, state: AddressState): void {
+  /**
+   * An admitted socket closed. Its address is the one it was admitted with:
+   * Node keeps a socket's peer address once read, after it closes too.
+   */
+  #release (socket: AcceptedSocket): void {
+    this.#open--
+    const address = socket.remoteAddress
+    const state = address === undefined ? undefined : this.#addresses.get(address)
+    if (address === undefined || state === undefined) return
     state.open--
     if (state.open === 0 && this.#refill(state, this.#now()) >= this.#capacity()) this.#addresses.delete(address)
   }

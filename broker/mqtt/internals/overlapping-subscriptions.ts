@@ -35,7 +35,10 @@ type TrackedSubscription = SubscriptionRecord & { [OWN_QOS]: number }
 export function fixOverlappingSubscriptions (client: Client, onError: (err: unknown) => void): void {
   const c = client as ClientInternals
   const deliver0 = c.deliver0
-  c.deliver0 = function deliverQos0Unless (packet, cb) {
+  // Assigned as an anonymous arrow, not a named function expression: under
+  // tsx (the benches), esbuild's keepNames gives each named function made per
+  // connection its own property dictionary (docs/benchmarks.md "Idle connections").
+  c.deliver0 = (packet, cb) => {
     let stepAside = false
     try {
       stepAside = packet.qos > 0 && highestGranted(subscriptionsOf(c), packet.topic) > 0
@@ -48,24 +51,25 @@ export function fixOverlappingSubscriptions (client: Client, onError: (err: unkn
     }
     deliver0(packet, cb)
   }
+  replaceSubscriptions(c, new Proxy(subscriptionsOf(c), tracking))
+}
 
-  const subscriptions = subscriptionsOf(c)
-  replaceSubscriptions(c, new Proxy(subscriptions, {
-    set (target, filter, sub: SubscriptionRecord) {
-      if (typeof filter === 'string' && !/[+#]/.test(filter) && sub !== null && typeof sub === 'object') {
-        const tracked = sub as TrackedSubscription
-        tracked[OWN_QOS] = sub.qos
-        Object.defineProperty(tracked, 'qos', {
-          get: () => Math.max(tracked[OWN_QOS], highestGranted(target, filter)),
-          set: (qos: number) => { tracked[OWN_QOS] = qos },
-          enumerable: true,
-          configurable: true
-        })
-      }
-      target[filter as string] = sub
-      return true
+/** One handler for every client's subscriptions: it needs nothing but the target. */
+const tracking: ProxyHandler<Subscriptions> = {
+  set (target, filter, sub: SubscriptionRecord) {
+    if (typeof filter === 'string' && !/[+#]/.test(filter) && sub !== null && typeof sub === 'object') {
+      const tracked = sub as TrackedSubscription
+      tracked[OWN_QOS] = sub.qos
+      Object.defineProperty(tracked, 'qos', {
+        get: () => Math.max(tracked[OWN_QOS], highestGranted(target, filter)),
+        set: (qos: number) => { tracked[OWN_QOS] = qos },
+        enumerable: true,
+        configurable: true
+      })
     }
-  }))
+    target[filter as string] = sub
+    return true
+  }
 }
 
 /**

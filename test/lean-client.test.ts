@@ -1,0 +1,68 @@
+import type { Client } from 'aedes'
+import { afterEach, describe, expect, it } from 'vitest'
+import { leanClient, LazySet } from '../broker/mqtt/internals/lean-client.js'
+import { Clients, waitForMessages } from './helpers/mqtt-helpers.js'
+import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
+
+/*
+ * Tripwire for broker/mqtt/internals/lean-client.ts: what it replaces on an
+ * Aedes 1.2 client is still there, and the client works the same with the
+ * replacements (parsing split packets, QoS 2 in flight, dedupe of deliveries).
+ * Real broker, real mqtt.js clients.
+ */
+
+type Internals = Client & { _parser: { _list: unknown }, _inboundInflight: unknown, duplicates: Record<string, number> }
+
+describe('lean client (broker/mqtt/internals/lean-client.ts)', () => {
+  let b: TestBroker | undefined
+  const clients = new Clients()
+  afterEach(async () => {
+    await clients.closeAll()
+    await b?.close()
+    b = undefined
+  })
+
+  const aedesClient = (id: string): Internals => {
+    const client = (b!.broker.aedes as unknown as { clients: Record<string, Internals | undefined> }).clients[id]
+    if (client === undefined) throw new Error(`Aedes has no client ${id}`)
+    return client
+  }
+
+  it('finds what it replaces on an Aedes client, and the client still parses, holds QoS 2 in flight and dedupes', async () => {
+    b = await startBroker()
+    const topic = uniqueTopic('lean')
+    const { client: sub, messages } = await clients.connect(b.url, { clientId: `${topic}-sub` })
+    const { client: pub } = await clients.connect(b.url, { clientId: `${topic}-pub` })
+    for (const id of [`${topic}-sub`, `${topic}-pub`]) {
+      const c = aedesClient(id)
+      expect(c._inboundInflight, 'Aedes client._inboundInflight is no longer a Set').toBeInstanceOf(Set)
+      expect(Object.getPrototypeOf(c.duplicates), 'Aedes client.duplicates is no longer a null-prototype object').toBeNull()
+      expect(typeof (c._parser._list as { append?: unknown }).append, 'mqtt-packet parser._list is no longer a buffer list').toBe('function')
+      leanClient(c)
+      expect(c._inboundInflight).toBeInstanceOf(LazySet)
+      expect(c.duplicates.constructor, 'a key from the wire reads an inherited property').toBeUndefined()
+    }
+    await sub.subscribeAsync(`${topic}/#`, { qos: 2 })
+    // Large enough to arrive in several reads: the parser's buffer list joins them.
+    const big = Buffer.alloc(300_000, 7)
+    for (let i = 0; i < 20; i++) await pub.publishAsync(`${topic}/q${i % 3}`, i === 5 ? big : Buffer.from(String(i)), { qos: (i % 3) as 0 | 1 | 2 })
+    const got = await waitForMessages(messages, 20, 'deliveries through the lean clients')
+    // Across topics and QoS levels MQTT promises no order [MQTT-4.6.0]: compared as sets.
+    expect(got.map((m) => m.payload.length === big.length ? 'big' : m.payload.toString()).sort()).toEqual(
+      Array.from({ length: 20 }, (_, i) => i === 5 ? 'big' : String(i)).sort())
+    expect(Object.keys(aedesClient(`${topic}-sub`).duplicates), 'dedupe no longer writes client.duplicates by broker id').toHaveLength(1)
+    expect((aedesClient(`${topic}-pub`)._inboundInflight as LazySet<number>).size, 'a QoS 2 PUBLISH stayed in flight after its PUBREL').toBe(0)
+  })
+
+  it('LazySet: a Set made on the first add', () => {
+    const set = new LazySet<number>()
+    expect(set.size).toBe(0)
+    expect(set.has(1)).toBe(false)
+    expect(set.delete(1)).toBe(false)
+    set.add(1).add(2).add(1)
+    expect(set.size).toBe(2)
+    expect(set.has(2)).toBe(true)
+    expect(set.delete(2)).toBe(true)
+    expect(set.size).toBe(1)
+  })
+})
