@@ -34,9 +34,17 @@ export interface RunnerEvents {
   error: [error: Error]
 }
 
-/** Where the runner publishes results, retries and dead letters: resolves once the broker has them (QoS 1). */
+/** Where the runner publishes results, retries and dead letters (QoS 1). */
 export interface OutcomePublisher {
+  /** Resolves once the broker has it (its PUBACK). */
   publishJson (topic: string, value: unknown, options: { qos: 1, delay?: number }): Promise<void>
+  /**
+   * Writes a QoS 1 publish of `payload` (JSON text) now, in this turn,
+   * without waiting for the broker's PUBACK: the task's own PUBACK may then
+   * follow it in the same write (docs/client.md, "The result and the PUBACK
+   * in one write").
+   */
+  sendJson (topic: string, payload: string): void
 }
 
 export interface RunnerHooks {
@@ -89,15 +97,21 @@ export class TaskRunner {
     }
     const started = Date.now()
     let result: unknown
+    let message: string
     try {
       result = await this.#run(envelope, delivery)
-      // A result that cannot be serialised is the handler's failure, not ours.
-      JSON.stringify(result)
+      // Serialised once, here: a result that cannot be is the handler's failure, not ours.
+      const completed: TaskResultMessage = { id: envelope.id, status: 'completed', result, attempts: envelope.attempt }
+      message = JSON.stringify(completed)
     } catch (err) {
       return this.#failed(envelope, toError(err), delivery)
     }
     if (delivery.stale()) return 'hold'
-    await this.#reply(envelope, { id: envelope.id, status: 'completed', result, attempts: envelope.attempt })
+    // Not awaited: the broker reads the result before the task's PUBACK that
+    // follows it on this connection, and stores both in one batch chain in
+    // that order (docs/client.md, "The result and the PUBACK in one write").
+    const to = envelope.replyTo
+    if (isResultsTopic(to)) this.#publisher.sendJson(to, message)
     this.#hooks.emit('completed', { envelope, result, durationMs: Date.now() - started })
     return 'ack'
   }
@@ -159,8 +173,7 @@ export class TaskRunner {
 
   async #reply (envelope: Pick<TaskEnvelope, 'replyTo'>, message: TaskResultMessage): Promise<void> {
     const to = envelope.replyTo
-    // Only to a results topic: a crafted envelope must not make workers publish anywhere.
-    if (to === undefined || !to.startsWith(RESULTS_PREFIX) || /[+#]/.test(to)) return
+    if (!isResultsTopic(to)) return
     await this.#publisher.publishJson(to, message, { qos: 1 })
   }
 }
@@ -218,6 +231,11 @@ class RunContext implements TaskContext {
   done (): void {
     if (this.#onAbandon !== null) this.#delivery.abandoned.removeEventListener('abort', this.#onAbandon)
   }
+}
+
+/** Only to a results topic: a crafted envelope must not make workers publish anywhere. */
+function isResultsTopic (to: string | undefined): to is string {
+  return to !== undefined && to.startsWith(RESULTS_PREFIX) && !/[+#]/.test(to)
 }
 
 function isReplyable (value: unknown): value is { id: string, replyTo: string } {

@@ -25,7 +25,20 @@ export interface WorkerConnectionOptions {
   onError: (err: Error) => void
 }
 
-interface Task { packet: IPublishPacket, entry: AckEntry | null, generation: number }
+/** A delivery and its place in the acknowledgement order; it is its own {@link Delivery} (no closure per task). */
+class Task implements Delivery {
+  constructor (
+    readonly packet: IPublishPacket,
+    readonly entry: AckEntry | null,
+    readonly generation: number,
+    readonly abandoned: AbortSignal,
+    readonly connection: { readonly generation: number }
+  ) {}
+
+  stale (): boolean {
+    return this.connection.generation !== this.generation || this.abandoned.aborted
+  }
+}
 
 /**
  * The one connection of a worker: it takes up to `concurrency` tasks from its
@@ -44,11 +57,13 @@ export class WorkerConnection {
   /** Received beyond the concurrency (a window larger than asked): started as running tasks finish. */
   #waiting: Task[] = []
   #running = 0
-  #generation = 0
+  // Read by each Task's stale() through this object.
+  #state = { generation: 0 }
   #closing = false
   #abandon = new AbortController()
   #idle: (() => void) | null = null
   readonly #ready: Promise<void>
+  readonly #writePuback = (messageId: number): void => { writePuback(this.#conn, messageId) }
 
   constructor (conn: MqttClient, options: WorkerConnectionOptions) {
     this.#conn = conn
@@ -57,7 +72,7 @@ export class WorkerConnection {
     conn.on('close', () => {
       // The broker takes back every unacknowledged task of this connection:
       // running ones go on but are stale, waiting ones never start.
-      this.#generation++
+      this.#state.generation++
       this.#acks.clear()
       this.#waiting = []
     })
@@ -130,7 +145,7 @@ export class WorkerConnection {
   #receive (packet: IPublishPacket): void {
     // QoS 0 needs no PUBACK; QoS 2 is never granted by a group (docs/shared-subscriptions.md).
     const entry = packet.qos === 1 && packet.messageId !== undefined ? this.#acks.receive(packet.messageId) : null
-    const task: Task = { packet, entry, generation: this.#generation }
+    const task = new Task(packet, entry, this.#state.generation, this.#abandon.signal, this.#state)
     if (this.#closing) {
       // Not taken: without a PUBACK the broker gives it to another member
       // once this connection closes. Tasks received earlier are still
@@ -144,25 +159,28 @@ export class WorkerConnection {
 
   #start (task: Task): void {
     this.#running++
-    const abandoned = this.#abandon.signal
-    const delivery: Delivery = {
-      stale: () => this.#generation !== task.generation || abandoned.aborted,
-      abandoned
+    void this.#run(task)
+  }
+
+  // One async method rather than a .catch().then() chain: no closures per task.
+  async #run (task: Task): Promise<void> {
+    let outcome: Outcome
+    try {
+      outcome = await this.#options.process(task.packet, task)
+    } catch (err) {
+      this.#options.onError(err as Error)
+      outcome = 'hold'
     }
-    this.#options.process(task.packet, delivery)
-      .catch((err: unknown): Outcome => { this.#options.onError(err as Error); return 'hold' })
-      .then((outcome) => {
-        this.#running--
-        if (task.entry !== null && !delivery.stale()) this.#settle(task, outcome)
-        const next = this.#waiting.shift()
-        if (next !== undefined && !this.#closing) this.#start(next)
-        else if (this.#running === 0) this.#idle?.()
-      })
+    this.#running--
+    if (task.entry !== null && !task.stale()) this.#settle(task, outcome)
+    const next = this.#waiting.shift()
+    if (next !== undefined && !this.#closing) this.#start(next)
+    else if (this.#running === 0) this.#idle?.()
   }
 
   #settle (task: Task, outcome: Outcome): void {
-    if (task.generation !== this.#generation) return
-    const holdAtHead = this.#acks.settle(task.entry!, outcome, (messageId) => writePuback(this.#conn, messageId))
+    if (task.generation !== this.#state.generation) return
+    const holdAtHead = this.#acks.settle(task.entry!, outcome, this.#writePuback)
     if (holdAtHead && !this.#closing) {
       // A task not acknowledged blocks every later PUBACK [MQTT-4.6.0-2]:
       // reconnecting makes the broker take it back (and the tasks behind it,

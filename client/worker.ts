@@ -33,6 +33,8 @@ export interface CloseOptions {
 /** Events of {@link Worker}. An 'error' with no listener is dropped, never thrown. */
 export type WorkerEvents = RunnerEvents
 
+const sendOptions = { qos: 1 } as const
+
 const defaults = { concurrency: 1, maxDeliveries: 5, closeTimeoutMs: 30_000 } as const
 
 /**
@@ -150,7 +152,19 @@ export async function createWorker<T extends string, R = unknown> (
       } catch (err) {
         throw new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `publish to "${topic}" failed: ${(err as Error).message}`, { cause: err })
       }
+    },
+    sendJson (topic, payload) {
+      corkForTurn(conn.stream)
+      conn.publish(topic, payload, sendOptions, onSent)
     }
+  }
+  // One callback for every result: no closure per task. A result the broker
+  // never acknowledged was written just ahead of its task's PUBACK and the
+  // connection dropped: the broker read both, the result only (the task is
+  // redelivered) or neither (docs/client.md, "The result and the PUBACK in
+  // one write"), so the failure is only reported.
+  const onSent = (err?: Error): void => {
+    if (err !== undefined && err !== null) worker.emitSafe('error', new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `publishing a result failed: ${err.message}`, { cause: err }))
   }
   const runner = new TaskRunner(publisher, type, handler as TaskHandler, schemas, maxDeliveries, {
     emit: (event, ...args) => worker.emitSafe(event, ...args)
