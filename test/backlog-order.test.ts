@@ -91,3 +91,17 @@ describe('backlog order at the queue limit', () => {
     })
   }
 })
+
+// Tripwire for broker/mqtt/internals/journal-settlement.ts: it finds the
+// client's packet (which carries the journal entry) from the copy Aedes
+// queues (aedes.js `enqueueOffline`) by its payload Buffer. If aedes-packet
+// stopped passing the payload by reference, journal entries would go after
+// the live deliveries again, and a crash at the queue limit would replay
+// dropped messages behind newer ones (docs/durability.md, "Queue limit").
+describe('journal entry settled with the enqueue (tripwire)', () => {
+  it('aedes-packet keeps the client packet\'s payload Buffer in the copy Aedes queues', async () => {
+    const { default: AedesPacket } = await import('aedes-packet') as unknown as { default: new (original: object, broker: object) => { payload: unknown } }
+    const original = { cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 1, retain: false, dup: false }
+    expect(new AedesPacket(original, { id: 'b', counter: 0 }).payload).toBe(original.payload)
+  })
+})

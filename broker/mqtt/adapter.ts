@@ -55,7 +55,7 @@ import mqemitter from 'mqemitter'
 import type { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import { isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../protocol/topics.js'
+import { isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX, topicMatches } from '../../protocol/topics.js'
 import type { PublishJournal } from '../durability/publish-journal.js'
 import { peerOf } from '../listeners/peer.js'
 import type { LevelPersistence } from '../persistence/level-persistence.js'
@@ -84,6 +84,8 @@ import { limitPacketSize } from './internals/max-packet-size.js'
 import { markGranted, storeOnlyGranted } from './internals/granted-subscriptions.js'
 import { boundEmitRecursion } from './internals/emit-recursion.js'
 import { fixOverlappingSubscriptions } from './internals/overlapping-subscriptions.js'
+import { JournalSettlement } from './internals/journal-settlement.js'
+import { createQueueWriter } from './internals/queue-writer.js'
 import { subscriptionsOf } from './internals/subscriptions.js'
 import { connectedClientsOf } from './internals/clients.js'
 import { assignConnId, connFields, connIdOf } from './internals/conn-ids.js'
@@ -115,7 +117,7 @@ export interface MqttAdapterOptions {
 /** The services the adapter calls, built before Aedes (they need the store, not Aedes). */
 export interface MqttServices {
   gate: Pick<TaskGate, 'inspect' | 'published'>
-  groups: Pick<SharedSubscriptions, 'prepare' | 'route' | 'setPrefetch' | 'join' | 'leave' | 'leaveAll' | 'ack'>
+  groups: Pick<SharedSubscriptions, 'prepare' | 'route' | 'setPrefetch' | 'join' | 'leave' | 'leaveAll' | 'ack' | 'groups'>
   delayed: Pick<DelayedMessages, 'hasRoom' | 'accept' | 'refused'>
   journal: Pick<PublishJournal, 'record' | 'settle'>
   schedules: Scheduler
@@ -168,6 +170,7 @@ export class MqttAdapter {
   /** The will topic of each CONNECT, from preConnect to authenticate. */
   readonly #wills = new WeakMap<Client, string>()
   readonly #errorListeners: Array<(err: Error) => void> = []
+  #settlement: JournalSettlement | null = null
 
   constructor (options: MqttAdapterOptions) {
     this.#options = options
@@ -240,6 +243,22 @@ export class MqttAdapter {
   async start (services: MqttServices): Promise<void> {
     const { logger, persistence, connectTimeoutMs, maxInflightInbound } = this.#options
     storeOnlyGranted(persistence) // Aedes stores refused filters too (internals/granted-subscriptions.ts)
+    // A client's journal entry goes in the batch that queues its message (internals/journal-settlement.ts).
+    const settlement = new JournalSettlement(services.journal, (topic) => services.groups.groups().some((g) => topicMatches(g.definition.filter, topic)))
+    persistence.onEnqueue((packet) => {
+      // Inside the persistence's enqueue: a throw must not fail the enqueue.
+      // Without the early settle, `published` settles as before.
+      try {
+        settlement.enqueued(packet)
+      } catch (err) {
+        logger.error({ err, topic: packet.topic }, 'could not settle a publish journal entry at enqueue')
+      }
+    })
+    services = { ...services, journal: { record: services.journal.record.bind(services.journal), settle: (packet) => { settlement.settle(packet) } } }
+    this.#settlement = settlement
+    const forward = this.#authorizeForward()
+    // A reconnecting client's queue goes out in ranges, not one message per turn (internals/queue-writer.ts).
+    persistence.setQueueWriter(createQueueWriter(forward))
     const aedes = new Aedes({
       id: this.#options.id,
       mq: this.#emitOrder.wrap(boundEmitRecursion(mqemitter({ concurrency: 100, matchEmptyLevels: true }))),
@@ -250,7 +269,7 @@ export class MqttAdapter {
       authenticate: this.#authenticate(),
       authorizePublish: this.#authorizePublish(services),
       authorizeSubscribe: this.#authorizeSubscribe(services),
-      authorizeForward: this.#authorizeForward(),
+      authorizeForward: forward,
       published: this.#published(services)
     })
     this.#aedes = aedes
@@ -377,7 +396,15 @@ export class MqttAdapter {
     const traffic = this.#traffic
     return (client: Client | null, packet: Parameters<typeof authorize>[1], callback: Callback): void => {
       if (client !== null) traffic.received(packet.qos, payloadBytes(packet.payload))
-      guard.callback('authorizePublish', client, authorize, client, packet, callback)
+      // Only a client's QoS 1 is journaled: no closure per call for the rest.
+      if (client === null || packet.qos !== 1) {
+        guard.callback('authorizePublish', client, authorize, client, packet, callback)
+        return
+      }
+      guard.callback('authorizePublish', client, authorize, client, packet, (err?: Error | null) => {
+        if (err == null) this.#settlement?.accepted(packet)
+        callback(err)
+      })
     }
   }
 
