@@ -55,7 +55,7 @@ import mqemitter from 'mqemitter'
 import type { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import { isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX, topicMatches } from '../../protocol/topics.js'
+import { isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../protocol/topics.js'
 import type { PublishJournal } from '../durability/publish-journal.js'
 import { peerOf } from '../listeners/peer.js'
 import type { LevelPersistence } from '../persistence/level-persistence.js'
@@ -85,6 +85,7 @@ import { markGranted, storeOnlyGranted } from './internals/granted-subscriptions
 import { boundEmitRecursion } from './internals/emit-recursion.js'
 import { fixOverlappingSubscriptions } from './internals/overlapping-subscriptions.js'
 import { JournalSettlement } from './internals/journal-settlement.js'
+import { leanClient } from './internals/lean-client.js'
 import { createQueueWriter } from './internals/queue-writer.js'
 import { subscriptionsOf } from './internals/subscriptions.js'
 import { connectedClientsOf } from './internals/clients.js'
@@ -117,7 +118,7 @@ export interface MqttAdapterOptions {
 /** The services the adapter calls, built before Aedes (they need the store, not Aedes). */
 export interface MqttServices {
   gate: Pick<TaskGate, 'inspect' | 'published'>
-  groups: Pick<SharedSubscriptions, 'prepare' | 'route' | 'setPrefetch' | 'join' | 'leave' | 'leaveAll' | 'ack' | 'groups'>
+  groups: Pick<SharedSubscriptions, 'prepare' | 'route' | 'setPrefetch' | 'join' | 'leave' | 'leaveAll' | 'ack' | 'groups' | 'matches'>
   delayed: Pick<DelayedMessages, 'hasRoom' | 'accept' | 'refused'>
   journal: Pick<PublishJournal, 'record' | 'settle'>
   schedules: Scheduler
@@ -244,7 +245,7 @@ export class MqttAdapter {
     const { logger, persistence, connectTimeoutMs, maxInflightInbound } = this.#options
     storeOnlyGranted(persistence) // Aedes stores refused filters too (internals/granted-subscriptions.ts)
     // A client's journal entry goes in the batch that queues its message (internals/journal-settlement.ts).
-    const settlement = new JournalSettlement(services.journal, (topic) => services.groups.groups().some((g) => topicMatches(g.definition.filter, topic)))
+    const settlement = new JournalSettlement(services.journal, (topic) => services.groups.matches(topic))
     persistence.onEnqueue((packet) => {
       // Inside the persistence's enqueue: a throw must not fail the enqueue.
       // Without the early settle, `published` settles as before.
@@ -295,6 +296,7 @@ export class MqttAdapter {
     coalesceWrites(socket) // one writev per socket per turn (internals/coalesced-writes.ts)
     const client = this.aedes.handle(socket)
     assignConnId(client)
+    leanClient(client) // no stream, Set or property dictionary an idle connection never uses (internals/lean-client.ts)
     fixOverlappingSubscriptions(client, (err) => this.#guard.failed('deliver0', client, err))
     // Before the first read: a huge Remaining Length closes the socket before its body is buffered.
     if (this.#options.maxPacketBytes !== undefined) limitPacketSize(client, this.#options.maxPacketBytes, this.#options.limits)
@@ -560,10 +562,11 @@ export class MqttAdapter {
     const logger = this.#options.logger
     aedes.on('client', (client) => {
       if (aedes.connectedClients > this.#maximumClients) this.#maximumClients = aedes.connectedClients
-      logger.debug({ ...connFields(client), address: peerOf(client.conn)?.remoteAddress, clean: client.clean }, 'client connected')
+      // Fields built only when the line is written: one connect or disconnect each, thousands a second in a storm.
+      if (logger.isLevelEnabled('debug')) logger.debug({ ...connFields(client), address: peerOf(client.conn)?.remoteAddress, clean: client.clean }, 'client connected')
     })
     aedes.on('clientDisconnect', (client) => {
-      logger.debug(connFields(client), 'client disconnected')
+      if (logger.isLevelEnabled('debug')) logger.debug(connFields(client), 'client disconnected')
       guard.sync('clientDisconnect', client, () => {
         const connection = this.#connections.known(client)
         if (connection !== undefined) groups.leaveAll(connection)
