@@ -78,6 +78,9 @@ export interface LevelPersistenceEvents {
   'queue-overflow': [clientId: string, topic: string]
 }
 
+/** Acknowledged queued messages remembered, across all clients (`#rememberAcked`). */
+const ACKED_REMEMBERED = 4096
+
 export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   readonly #stores: SessionStores
   readonly #writes: WriteBatcher
@@ -88,6 +91,8 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   readonly #records: SessionRecords
   readonly #queues = new Map<string, ClientQueue>()
   readonly #draining = new Set<ClientRef>()
+  /** `{clientId}\0{creation number}` of queued messages acknowledged lately (`#rememberAcked`). */
+  readonly #recentlyAcked = new Set<string>()
   /** Connections whose queue stream has handed every queued message to Aedes (see `shouldDeliverLive`). */
   readonly #caughtUp = new WeakSet<ClientRef>()
   /** Queue streams waiting for Aedes to take (outgoingUpdate) what they yielded, by connection. */
@@ -383,6 +388,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     queue.bySeq.delete(seq)
     queue.byMessageId.delete(packet.messageId as number)
     queue.byCounter.delete(counterKey(entry))
+    if (entry.brokerId !== null) this.#rememberAcked(client.id, counterKey(entry))
     // an empty queue goes, unless a stream is iterating it
     if (queue.bySeq.size === 0 && !this.#isStreamed(client.id)) this.#queues.delete(client.id)
     this.#wakeStream(client)
@@ -574,6 +580,27 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     }
   }
 
+  /**
+   * Queued messages acknowledged lately, by client and creation number
+   * (`shouldDeliverLive`): the one place that remembers a message after its
+   * queue entry and maybe its whole queue are gone. Bounded; a message
+   * acknowledged longer ago has long been delivered live or not.
+   */
+  #rememberAcked (clientId: string, counter: string): void {
+    const acked = this.#recentlyAcked
+    acked.add(`${clientId}\u0000${counter}`)
+    if (acked.size > ACKED_REMEMBERED) acked.delete(acked.values().next().value as string)
+  }
+
+  /**
+   * Its queued copy was written and acknowledged already: the publish that
+   * queued it for the offline session was still on its way to the live
+   * subscribers when the client came back and drained its queue.
+   */
+  #ackedFromQueue (client: ClientRef, counter: string): boolean {
+    return this.#recentlyAcked.size > 0 && this.#recentlyAcked.has(`${client.id}\u0000${counter}`)
+  }
+
   #wakeStream (client: ClientRef): void {
     this.#claimWaiters.get(client)?.()
   }
@@ -592,7 +619,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const queue = this.#queues.get(client.id)
     const counter = counterKey({ brokerId, brokerCounter })
     const seq = queue?.byCounter.get(counter)
-    if (queue === undefined) return true // not queued for this client
+    if (queue === undefined) return !this.#ackedFromQueue(client, counter) // not queued for this client now
     if (seq === undefined) {
       // Dropped at the queue bound before its live delivery: it is counted
       // as dropped and not sent, not even once the backlog is out. Newer
@@ -602,7 +629,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       // (test/backlog-order.test.ts saw "200 after 249").
       // Kept in `dropped` (bounded): outgoingUpdate looks for it too.
       if (queue.dropped.has(counter)) return !this.#trackDeliveries
-      return true // not queued for this client
+      return !this.#ackedFromQueue(client, counter) // not queued for this client now
     }
     if (queue.bySeq.get(seq)?.sentTo === client) return false
     return !this.#trackDeliveries || this.#caughtUp.has(client)
