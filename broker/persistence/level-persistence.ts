@@ -503,7 +503,11 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     }
   }
 
-  /** Resolves once a PUBACK (or an update) for `client` arrives, true; false if the connection or the store closed. */
+  /**
+   * Resolves once a PUBACK (or an update) for `client` arrives, true; false
+   * at once if the connection or the store closed. Its timer only notices a
+   * connection that closed meanwhile.
+   */
   async #waitForAck (client: ClientRef): Promise<boolean> {
     if ((client as { closed?: boolean }).closed === true || this.#destroyed !== null) return false
     await new Promise<void>((resolve) => {
@@ -563,20 +567,9 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
         if (entry === undefined || entry.sentTo === client) yielded.delete(seq)
       }
       if (yielded.size === 0) return true
-      // A stream of a persistence being destroyed ends too: nothing will take it.
-      if ((client as { closed?: boolean }).closed === true || this.#destroyed !== null) return false
       // Woken by outgoingUpdate / outgoingClearMessageId for this connection;
-      // the timer only notices a connection that closed meanwhile.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(wake, 50)
-        const waiters = this.#claimWaiters
-        function wake (): void {
-          clearTimeout(timer)
-          if (waiters.get(client) === wake) waiters.delete(client)
-          resolve()
-        }
-        waiters.set(client, wake)
-      })
+      // a closed connection, or a persistence being destroyed, ends it: nothing will take it.
+      if (!await this.#waitForAck(client)) return false
     }
   }
 
