@@ -10,11 +10,6 @@ export interface BenchTarget {
   url: string
   /** Process to read RSS from; null when unknown. */
   pid: number | null
-  /**
-   * The broker's own event-loop delay since the previous call (fleetq
-   * started with `loopDelay`); absent for other brokers.
-   */
-  loopDelay?: () => Promise<LoopDelay>
   /** Stops what this run started and removes its files. Idempotent. */
   close (): Promise<void>
 }
@@ -27,25 +22,12 @@ export function externalTarget (url: string, pid: number | null): BenchTarget {
 
 const serverScript = fileURLToPath(new URL('./fleetq-server.ts', import.meta.url))
 
-/** Event-loop delay of the broker process (perf_hooks monitorEventLoopDelay, 1 ms timer, the interval itself taken off), ms. */
-export interface LoopDelay {
-  p50Ms: number
-  p99Ms: number
-  maxMs: number
-  /** Samples the histogram took: one per timer turn. */
-  count: number
-  /** Timer turns delayed by more than 5 ms (estimated from the histogram's percentile steps). */
-  stalls: number
-}
-
 export interface FleetqChildOptions {
   persistence?: 'level' | 'memory'
   /** Open the HTTP listener and scrape /metrics every second (`fleetq+metrics`). */
   metrics?: boolean
   /** Extra flags for node, e.g. `--cpu-prof --cpu-prof-dir=<dir>`. */
   nodeArgs?: string[]
-  /** Measure the broker's event-loop delay, read with BenchTarget.loopDelay(). */
-  loopDelay?: boolean
   /** More flags for bench/fleetq-server.ts, e.g. `--group-max-length 2000000`. */
   serverArgs?: string[]
 }
@@ -62,7 +44,7 @@ export async function startFleetq (persistence: 'level' | 'memory' = 'level', me
   // The server makes and removes its own temporary data directory, so it is
   // removed even when this process is killed (the server sees stdin close).
   const child = spawnBrokerChild(process.execPath, [...(more.nodeArgs ?? []), '--import', 'tsx', serverScript, '--persistence', persistence,
-    ...(metrics ? ['--http'] : []), ...(more.loopDelay === true ? ['--loop-delay'] : []), ...(more.serverArgs ?? [])])
+    ...(metrics ? ['--http'] : []), ...(more.serverArgs ?? [])])
   let scraper: NodeJS.Timeout | undefined
   const close = (): Promise<void> => {
     clearInterval(scraper)
@@ -79,17 +61,7 @@ export async function startFleetq (persistence: 'level' | 'memory' = 'level', me
       scraper.unref()
     }
     const target: BenchTarget = { name: metrics ? 'fleetq+metrics' : 'fleetq', url: `mqtt://127.0.0.1:${ready.port}`, pid: ready.pid, close }
-    if (more.loopDelay === true) {
-      // fleetq-server answers each "loop-delay" line on stdin with one JSON line.
-      target.loopDelay = async () => {
-        child.child.stdin?.write('loop-delay\n')
-        const next = await lines.next()
-        if (next.done === true) throw new Error('fleetq closed stdout')
-        return JSON.parse(next.value) as LoopDelay
-      }
-    } else {
-      lines.close()
-    }
+    lines.close()
     return target
   } catch (err) {
     await close()

@@ -7,8 +7,6 @@
 // --http, also "httpPort": the /metrics listener on a free port); stops on
 // SIGTERM, SIGINT or when stdin closes (the parent died).
 import { mkdtemp, rm } from 'node:fs/promises'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { createInterface } from 'node:readline'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -20,7 +18,6 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     persistence: { type: 'string', default: 'level' },
     http: { type: 'boolean', default: false },
-    'loop-delay': { type: 'boolean', default: false },
     // Above the default 100,000 (docs/shared-subscriptions.md "Settings") for
     // bench/curves.ts's queue-depth curve, which would otherwise drop the
     // oldest tasks of its 1,000,000 point.
@@ -70,24 +67,3 @@ process.on('SIGTERM', () => { void shutdown() })
 process.on('SIGINT', () => { void shutdown() })
 process.stdin.on('end', () => { void shutdown() })
 process.stdin.resume()
-
-// --loop-delay: the broker's own event-loop delay, for bench/latency.ts. A
-// 1 ms timer samples it; each "loop-delay" line on stdin is answered with the
-// figures since the previous one. The histogram holds timer-to-timer
-// intervals in ns, so the 1 ms interval is taken off: 0 means no delay.
-if (values['loop-delay']) {
-  const RESOLUTION_MS = 1
-  const STALL_MS = 5
-  const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
-  histogram.enable()
-  const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e3) / 1e3 - RESOLUTION_MS)
-  createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line.trim() !== 'loop-delay') return
-    // Timer turns delayed by more than STALL_MS, from the histogram's percentile steps.
-    let below = 0
-    for (const [percentile, ns] of histogram.percentiles) if (ms(ns) <= STALL_MS) below = Math.max(below, percentile)
-    const stalls = Math.round(histogram.count * (100 - below) / 100)
-    process.stdout.write(JSON.stringify({ p50Ms: ms(histogram.percentile(50)), p99Ms: ms(histogram.percentile(99)), maxMs: ms(histogram.max), count: histogram.count, stalls }) + '\n')
-    histogram.reset()
-  })
-}
