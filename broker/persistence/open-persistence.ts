@@ -74,7 +74,7 @@ export async function createStores (options: ResolvedBrokerOptions, logger: Logg
  * persistence closes the keyspace.
  */
 export function createSessionStores (keyspace: Keyspace, options: LevelPersistenceOptions = {}): { persistence: LevelPersistence, journal: LevelJournalStore } {
-  const writes = new WriteBatcher(keyspace.writer)
+  const writes = WriteBatcher.for(keyspace.writer)
   const persistence = new LevelPersistence({
     retained: keyspace.sublevel('retained'),
     subscriptions: keyspace.sublevel('subscriptions'),

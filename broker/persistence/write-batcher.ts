@@ -64,18 +64,23 @@ export class WriteBatcher {
 
   constructor (db: BatchWriter) {
     this.#db = db
-    if (!byWriter.has(db)) byWriter.set(db, this)
   }
 
   /**
-   * The batcher already writing to `db` (the first one made for it), or a
-   * new one. Group commit: the publish journal, the Aedes persistence and
+   * The one shared batcher of `db`, made on the first call: every store
+   * that asks for it, in whatever order they are built, writes through it.
+   * (`new WriteBatcher(db)` makes a private chain instead.) Group commit: the publish journal, the Aedes persistence and
    * the shared groups' queues then land in one LevelDB batch per event-loop
    * turn instead of one batch chain each (a `$share` QoS 1 message writes
    * to both the journal and its group, docs/shared-subscriptions.md).
    */
   static for (db: BatchWriter): WriteBatcher {
-    return byWriter.get(db) ?? new WriteBatcher(db)
+    let batcher = byWriter.get(db)
+    if (batcher === undefined) {
+      batcher = new WriteBatcher(db)
+      byWriter.set(db, batcher)
+    }
+    return batcher
   }
 
   write (ops: BatcherOp[], options?: WriteOptions): Promise<void> {
