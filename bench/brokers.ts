@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { benchRuntime, nodeCommand } from './compiled.js'
 import { spawnBrokerChild } from './child.js'
 import { startMosquitto } from './mosquitto.js'
 
@@ -20,7 +20,7 @@ export function externalTarget (url: string, pid: number | null): BenchTarget {
   return { name: host, url, pid, close: () => Promise.resolve() }
 }
 
-const serverScript = fileURLToPath(new URL('./fleetq-server.ts', import.meta.url))
+const serverScript = new URL('./fleetq-server.ts', import.meta.url)
 
 export interface FleetqChildOptions {
   persistence?: 'level' | 'memory'
@@ -43,7 +43,9 @@ export async function startFleetq (persistence: 'level' | 'memory' = 'level', me
   // process.execPath directly, not npx: the child's pid is the broker's pid.
   // The server makes and removes its own temporary data directory, so it is
   // removed even when this process is killed (the server sees stdin close).
-  const child = spawnBrokerChild(process.execPath, [...(more.nodeArgs ?? []), '--import', 'tsx', serverScript, '--persistence', persistence,
+  const nodeArgs = more.nodeArgs ?? []
+  const { execArgv, file } = await nodeCommand(serverScript, benchRuntime(nodeArgs))
+  const child = spawnBrokerChild(process.execPath, [...nodeArgs, ...execArgv, file, '--persistence', persistence,
     ...(metrics ? ['--http'] : []), ...(more.serverArgs ?? [])])
   let scraper: NodeJS.Timeout | undefined
   const close = (): Promise<void> => {

@@ -6,7 +6,7 @@
 // for Mosquitto as for fleetq.
 import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { benchRuntime, nodeCommand } from './compiled.js'
 import type { BenchTarget } from './brokers.js'
 import { spawnBrokerChild } from './child.js'
 
@@ -55,10 +55,12 @@ export interface StallTargetOptions {
   heapSampling?: boolean
 }
 
-const server = fileURLToPath(new URL('./latency-stalls-server.ts', import.meta.url))
+const server = new URL('./latency-stalls-server.ts', import.meta.url)
 
 export async function startStallTarget (o: StallTargetOptions = {}): Promise<StallTarget> {
-  const child = spawnBrokerChild(process.execPath, [...(o.nodeArgs ?? []), '--import', 'tsx', server,
+  const nodeArgs = o.nodeArgs ?? []
+  const { execArgv, file } = await nodeCommand(server, benchRuntime(nodeArgs))
+  const child = spawnBrokerChild(process.execPath, [...nodeArgs, ...execArgv, file,
     '--persistence', o.persistence ?? 'level', '--stall-ms', String(o.stallMs ?? 5),
     ...(o.sysIntervalSeconds === undefined ? [] : ['--sys-interval', String(o.sysIntervalSeconds)]),
     ...(o.heapSampling === true ? ['--heap-sampling'] : [])])

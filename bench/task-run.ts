@@ -3,6 +3,8 @@
 // the producer's measured run and sample the server's RSS during it.
 import { fork, type ChildProcess } from 'node:child_process'
 import { loadavg } from 'node:os'
+import { pathToFileURL } from 'node:url'
+import { benchRuntime, nodeCommand } from './compiled.js'
 import { readCpuSeconds, RssSampler } from './stats.js'
 import type { ChildMessage, LoadPlan, ParentMessage, ProducerConfig, ProducerReport, WorkerConfig } from './task-ipc.js'
 import type { TaskSystem } from './task-systems.js'
@@ -49,17 +51,19 @@ const STOP_TIMEOUT_MS = 20_000
 export async function runTaskSystem (system: TaskSystem, shape: RunShape, round: number): Promise<TaskRunResult> {
   const plan = { ...shape.plan, batch: system.bulk ? shape.plan.batch : 1 }
   const name = `bench-${process.pid}-${round}-${system.name}`
+  const runtime = benchRuntime()
+  const [workerCommand, producerCommand] = await Promise.all([nodeCommand(pathToFileURL(system.workerScript), runtime), nodeCommand(pathToFileURL(system.producerScript), runtime)])
   const server = await system.start()
   const children: Child[] = []
   try {
     for (let index = 0; index < shape.workers; index++) {
       const config: WorkerConfig = { endpoint: server.endpoint, name, index, concurrency: shape.concurrency }
-      children.push(new Child(system.workerScript, config, `worker ${index}`))
+      children.push(new Child(workerCommand, config, `worker ${index}`))
     }
     const workers = [...children]
     await Promise.all(workers.map((w) => w.next('ready', READY_TIMEOUT_MS)))
     const producerConfig: ProducerConfig = { endpoint: server.endpoint, name, plan, warmup: shape.warmup }
-    const producer = new Child(system.producerScript, producerConfig, 'producer')
+    const producer = new Child(producerCommand, producerConfig, 'producer')
     children.push(producer)
     await producer.next('ready', READY_TIMEOUT_MS)
 
@@ -135,7 +139,7 @@ function cpuOf<K extends string> (groups: Record<K, number[]>): Record<K, number
   return out
 }
 
-/** A producer or worker process, forked with tsx, spoken to over IPC. */
+/** A producer or worker process, forked (compiled or under tsx: bench/compiled.ts), spoken to over IPC. */
 class Child {
   readonly #process: ChildProcess
   readonly #label: string
@@ -145,10 +149,10 @@ class Child {
   #listeners = new Set<() => void>()
   #stderr = ''
 
-  constructor (script: string, config: object, label: string) {
+  constructor (command: { execArgv: string[], file: string }, config: object, label: string) {
     this.#label = label
     // process.execPath directly, not npx: the pid read from /proc is the process doing the work.
-    this.#process = fork(script, [JSON.stringify(config)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] })
+    this.#process = fork(command.file, [JSON.stringify(config)], { execArgv: command.execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] })
     this.#process.stderr?.on('data', (chunk: Buffer) => {
       // Bounded: only the tail is shown on an error.
       this.#stderr = (this.#stderr + chunk.toString()).slice(-8_000)
