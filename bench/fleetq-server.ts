@@ -6,10 +6,12 @@
 // Prints {"port":N,"pid":P} on stdout once it accepts connections (with
 // --http, also "httpPort": the /metrics listener on a free port); stops on
 // SIGTERM, SIGINT or when stdin closes (the parent died).
+import { appendFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { createBroker } from '../broker/index.js'
 import { cpuProfileDir, writeSourceMaps } from './source-maps.js'
 
@@ -43,6 +45,17 @@ const dataDir = values['data-dir'] ?? await mkdtemp(join(tmpdir(), 'fleetq-bench
 // maxConnections too: bench/connections.ts opens as many as the open-file limit allows.
 const limits = { publishesPerSecondPerClient: 0, connectsPerSecondPerAddress: 0, maxConnectionsPerAddress: 0, maxConnections: 0, maxPacketBytes: 16 * 1024 * 1024 }
 const broker = await createBroker({ port: 0, host: '127.0.0.1', dataDir, persistence, logLevel: 'silent', limits, ...(groupMaxLength === undefined ? {} : { shared: { defaults: { maxLength: groupMaxLength } } }), ...(values.http ? { http: { port: 0 } } : {}) })
+// FLEETQ_BENCH_MEMORY_LOG=<file>: a JSON line every 500 ms of process.memoryUsage()
+// and the V8 heap spaces' committed sizes (MiB), to see where the RSS goes.
+const memoryLog = process.env['FLEETQ_BENCH_MEMORY_LOG']
+if (memoryLog !== undefined && memoryLog !== '') {
+  const mib = (bytes: number): number => Math.round(bytes / 104857.6) / 10
+  setInterval(() => {
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, mib(s.physical_space_size)]))
+    const usage = Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, mib(v)]))
+    appendFileSync(memoryLog, JSON.stringify({ t: Date.now(), ...usage, spaces }) + '\n')
+  }, 500).unref()
+}
 const httpPort = broker.endpoints.find((e) => e.kind === 'http')?.port
 process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid, ...(httpPort === undefined ? {} : { httpPort }) }) + '\n')
 
