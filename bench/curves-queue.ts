@@ -3,14 +3,14 @@
 // tasks going through; then, the workers paused, N tasks are enqueued
 // (timed), the server's RSS is read with N waiting, and the workers resume at
 // once and are timed draining the queue (bounded by --drain-seconds).
-import { fork, type ChildProcess } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Queue } from 'bullmq'
 import mqtt from 'mqtt'
 import { buildEnvelope } from '../protocol/envelope.js'
 import { startFleetq } from './brokers.js'
+import { benchRuntime, nodeCommand } from './compiled.js'
+import { IpcChild } from './ipc-child.js'
 import { redisConnection, startRedis } from './bullmq-redis.js'
 import type { CurvesOptions } from './curves-options.js'
 import { firstLine } from './curves-messaging.js'
@@ -29,7 +29,7 @@ export const depthMetrics: readonly Metric[] = [
 
 export type QueueSystem = 'fleetq' | 'bullmq'
 
-const workerScript = fileURLToPath(new URL('./curves-queue-worker.ts', import.meta.url))
+const workerScript = new URL('./curves-queue-worker.ts', import.meta.url)
 
 /** fleetq: publishes awaiting their PUBACK at once, as submitMany() (client/producer.ts SUBMIT_MANY_WINDOW). */
 const FLEETQ_WINDOW = 256
@@ -89,63 +89,19 @@ async function enqueue (server: Server, name: string, count: number): Promise<nu
   }
 }
 
-/** A worker process of bench/curves-queue-worker.ts. */
-class QueueWorkerProcess {
-  readonly #child: ChildProcess
-  readonly #inbox: QueueWorkerOut[] = []
-  readonly #listeners = new Set<() => void>()
-  #exited: string | null = null
-  #stderr = ''
+/** A worker process of bench/curves-queue-worker.ts; its running counts update `processed` and `lastAt` instead of queueing. */
+class QueueWorkerProcess extends IpcChild<QueueWorkerIn, QueueWorkerOut> {
   processed = 0
   lastAt = 0
 
-  constructor (config: QueueWorkerConfig, onCount: () => void) {
-    this.#child = fork(workerScript, [JSON.stringify(config)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] })
-    this.#child.stderr?.on('data', (chunk: Buffer) => { this.#stderr = (this.#stderr + chunk.toString()).slice(-4_000) })
-    this.#child.on('message', (message: QueueWorkerOut) => {
-      if (message.kind === 'count') {
-        this.processed = message.processed
-        this.lastAt = message.lastAt
-        onCount()
-        return
-      }
-      this.#inbox.push(message)
-      for (const l of this.#listeners) l()
+  constructor (command: { execArgv: string[], file: string }, config: QueueWorkerConfig, onCount: () => void) {
+    super(command, config, `queue worker ${config.index}`, (message) => {
+      if (message.kind !== 'count') return false
+      this.processed = message.processed
+      this.lastAt = message.lastAt
+      onCount()
+      return true
     })
-    this.#child.once('exit', (code, signal) => {
-      this.#exited = signal === null ? `code ${String(code)}` : `signal ${signal}`
-      for (const l of this.#listeners) l()
-    })
-  }
-
-  send (message: QueueWorkerIn): void {
-    if (this.#exited === null) this.#child.send(message)
-  }
-
-  next (kind: QueueWorkerOut['kind'], timeoutMs: number): Promise<QueueWorkerOut> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`queue worker: no '${kind}' within ${timeoutMs / 1000} s`)), timeoutMs)
-      const done = (err: Error | null, message?: QueueWorkerOut): void => {
-        clearTimeout(timer)
-        this.#listeners.delete(check)
-        if (err === null && message !== undefined) resolve(message)
-        else reject(err ?? new Error('no message'))
-      }
-      const check = (): void => {
-        const at = this.#inbox.findIndex((m) => m.kind === kind)
-        if (at >= 0) done(null, this.#inbox.splice(at, 1)[0])
-        else if (this.#exited !== null) done(new Error(`queue worker exited (${this.#exited}) before '${kind}': ${this.#stderr.trim()}`))
-      }
-      this.#listeners.add(check)
-      check()
-    })
-  }
-
-  async kill (): Promise<void> {
-    if (this.#exited !== null) return
-    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()))
-    this.#child.kill('SIGKILL')
-    await exited
   }
 }
 
@@ -153,6 +109,7 @@ const wallNow = (): number => performance.timeOrigin + performance.now()
 
 export async function measureDepth (system: QueueSystem, depth: number, o: CurvesOptions, when: { at: string, loadAverage: number }): Promise<PointResult> {
   const name = `curves-${process.pid}-${Date.now().toString(36)}-${depth}`
+  const workerCommand = await nodeCommand(workerScript, benchRuntime())
   const server = await startServer(system, depth)
   const workers: QueueWorkerProcess[] = []
   try {
@@ -164,13 +121,13 @@ export async function measureDepth (system: QueueSystem, depth: number, o: Curve
       if (drainedAt === null && processed() >= target) drainedAt = Math.max(...workers.map((w) => w.lastAt))
     }
     for (let index = 0; index < o.workers; index++) {
-      workers.push(new QueueWorkerProcess({ system, endpoint: server.endpoint, name, index, concurrency: o.concurrency }, onCount))
+      workers.push(new QueueWorkerProcess(workerCommand, { system, endpoint: server.endpoint, name, index, concurrency: o.concurrency }, onCount))
     }
     const all = async (message: QueueWorkerIn, reply: QueueWorkerOut['kind']): Promise<void> => {
       for (const w of workers) w.send(message)
       await Promise.all(workers.map((w) => w.next(reply, READY_TIMEOUT_MS)))
     }
-    // Unmeasured: the workers start up (tsx, connect), and a warm-up goes
+    // Unmeasured: the workers start up (connect), and a warm-up goes
     // through with them taking tasks, so every process has compiled its hot
     // paths (and fleetq's group exists: it is made by the first worker's
     // subscription and keeps what is published while it has no member,

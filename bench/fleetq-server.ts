@@ -7,13 +7,13 @@
 // --http, also "httpPort": the /metrics listener on a free port); stops on
 // SIGTERM, SIGINT or when stdin closes (the parent died).
 import { appendFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { createBroker } from '../broker/index.js'
-import { cpuProfileDir, writeSourceMaps } from './source-maps.js'
+import { stopOnSignals } from './server-lifecycle.js'
 
 const { values } = parseArgs({
   options: {
@@ -59,24 +59,4 @@ if (memoryLog !== undefined && memoryLog !== '') {
 const httpPort = broker.endpoints.find((e) => e.kind === 'http')?.port
 process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid, ...(httpPort === undefined ? {} : { httpPort }) }) + '\n')
 
-let stopping = false
-async function shutdown (): Promise<void> {
-  if (stopping) return
-  stopping = true
-  let code = 0
-  try {
-    await broker.close()
-  } catch (err) {
-    process.stderr.write(`close failed: ${String(err)}\n`)
-    code = 1
-  }
-  if (ownDir) await rm(dataDir, { recursive: true, force: true })
-  const profileDir = cpuProfileDir()
-  if (profileDir !== null) await writeSourceMaps(profileDir).catch((err: unknown) => { process.stderr.write(`source maps not written: ${String(err)}\n`) })
-  // The CPU profile itself is written by Node on exit.
-  process.exit(code)
-}
-process.on('SIGTERM', () => { void shutdown() })
-process.on('SIGINT', () => { void shutdown() })
-process.stdin.on('end', () => { void shutdown() })
-process.stdin.resume()
+stopOnSignals(broker, { removeDir: ownDir ? dataDir : null })

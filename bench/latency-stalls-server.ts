@@ -5,7 +5,7 @@
 // Prints {"port":N,"pid":P} once listening; answers "reset" and "report" lines
 // on stdin (report: one JSON line); stops on SIGTERM or when stdin closes.
 import { openSync, readSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PerformanceObserver, constants, performance, type PerformanceEntry } from 'node:perf_hooks'
@@ -14,7 +14,7 @@ import { Session } from 'node:inspector/promises'
 import { parseArgs } from 'node:util'
 import { createBroker } from '../broker/index.js'
 import { persistenceWriteSeconds, type HistogramSnapshot } from '../broker/observability/fixed-histogram.js'
-import { cpuProfileDir, writeSourceMaps } from './source-maps.js'
+import { stopOnSignals } from './server-lifecycle.js'
 
 const { values } = parseArgs({
   options: {
@@ -147,24 +147,10 @@ function report (allocations: Array<{ mb: number, stack: string }>): void {
 
 process.stdout.write(JSON.stringify({ port: broker.port, pid: process.pid }) + '\n')
 
-let stopping = false
-async function shutdown (): Promise<void> {
-  if (stopping) return
-  stopping = true
-  clearInterval(sampler)
-  observer.disconnect()
-  let code = 0
-  try {
-    await broker.close()
-  } catch (err) {
-    process.stderr.write(`close failed: ${String(err)}\n`)
-    code = 1
+stopOnSignals(broker, {
+  removeDir: dataDir,
+  beforeClose: () => {
+    clearInterval(sampler)
+    observer.disconnect()
   }
-  await rm(dataDir, { recursive: true, force: true })
-  const profileDir = cpuProfileDir()
-  if (profileDir !== null) await writeSourceMaps(profileDir).catch((err: unknown) => { process.stderr.write(`source maps not written: ${String(err)}\n`) })
-  process.exit(code)
-}
-process.on('SIGTERM', () => { void shutdown() })
-process.on('SIGINT', () => { void shutdown() })
-process.stdin.on('end', () => { void shutdown() })
+})

@@ -1,10 +1,10 @@
 // One measured run of one system: start its server, its worker processes and
 // its producer process, then read every process's CPU time from /proc around
 // the producer's measured run and sample the server's RSS during it.
-import { fork, type ChildProcess } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { benchRuntime, nodeCommand } from './compiled.js'
+import { IpcChild } from './ipc-child.js'
 import { readCpuSeconds, RssSampler } from './stats.js'
 import type { ChildMessage, LoadPlan, ParentMessage, ProducerConfig, ProducerReport, WorkerConfig } from './task-ipc.js'
 import type { TaskSystem } from './task-systems.js'
@@ -54,16 +54,16 @@ export async function runTaskSystem (system: TaskSystem, shape: RunShape, round:
   const runtime = benchRuntime()
   const [workerCommand, producerCommand] = await Promise.all([nodeCommand(pathToFileURL(system.workerScript), runtime), nodeCommand(pathToFileURL(system.producerScript), runtime)])
   const server = await system.start()
-  const children: Child[] = []
+  const children: Array<IpcChild<ParentMessage, ChildMessage>> = []
   try {
     for (let index = 0; index < shape.workers; index++) {
       const config: WorkerConfig = { endpoint: server.endpoint, name, index, concurrency: shape.concurrency }
-      children.push(new Child(workerCommand, config, `worker ${index}`))
+      children.push(new IpcChild<ParentMessage, ChildMessage>(workerCommand, config, `worker ${index}`))
     }
     const workers = [...children]
     await Promise.all(workers.map((w) => w.next('ready', READY_TIMEOUT_MS)))
     const producerConfig: ProducerConfig = { endpoint: server.endpoint, name, plan, warmup: shape.warmup }
-    const producer = new Child(producerCommand, producerConfig, 'producer')
+    const producer = new IpcChild<ParentMessage, ChildMessage>(producerCommand, producerConfig, 'producer')
     children.push(producer)
     await producer.next('ready', READY_TIMEOUT_MS)
 
@@ -139,77 +139,3 @@ function cpuOf<K extends string> (groups: Record<K, number[]>): Record<K, number
   return out
 }
 
-/** A producer or worker process, forked (compiled or under tsx: bench/compiled.ts), spoken to over IPC. */
-class Child {
-  readonly #process: ChildProcess
-  readonly #label: string
-  readonly #inbox: ChildMessage[] = []
-  readonly #exited: Promise<string>
-  #exitedWith: string | null = null
-  #listeners = new Set<() => void>()
-  #stderr = ''
-
-  constructor (command: { execArgv: string[], file: string }, config: object, label: string) {
-    this.#label = label
-    // process.execPath directly, not npx: the pid read from /proc is the process doing the work.
-    this.#process = fork(command.file, [JSON.stringify(config)], { execArgv: command.execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] })
-    this.#process.stderr?.on('data', (chunk: Buffer) => {
-      // Bounded: only the tail is shown on an error.
-      this.#stderr = (this.#stderr + chunk.toString()).slice(-8_000)
-    })
-    this.#process.on('message', (message: ChildMessage) => {
-      this.#inbox.push(message)
-      for (const listener of this.#listeners) listener()
-    })
-    this.#exited = new Promise((resolve) => {
-      const ended = (how: string): void => {
-        this.#exitedWith ??= how
-        for (const listener of this.#listeners) listener()
-        resolve(this.#exitedWith)
-      }
-      this.#process.once('exit', (code, signal) => ended(signal === null ? `code ${String(code)}` : `signal ${signal}`))
-      this.#process.once('error', (err) => ended(`spawn error: ${err.message}`))
-    })
-  }
-
-  get pid (): number {
-    const pid = this.#process.pid
-    if (pid === undefined) throw new Error(`${this.#label} did not start`)
-    return pid
-  }
-
-  send (message: ParentMessage): void {
-    if (this.#exitedWith === null) this.#process.send(message)
-  }
-
-  /** The next message of `kind`, rejecting if the process exits first or nothing comes within `timeoutMs`. */
-  next (kind: ChildMessage['kind'], timeoutMs: number): Promise<ChildMessage> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`${this.#label}: no '${kind}' within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs)
-      const finish = (err: Error | null, message?: ChildMessage): void => {
-        clearTimeout(timer)
-        this.#listeners.delete(check)
-        if (err === null && message !== undefined) resolve(message)
-        else reject(err ?? new Error('no message'))
-      }
-      const check = (): void => {
-        const at = this.#inbox.findIndex((m) => m.kind === kind)
-        if (at >= 0) finish(null, this.#inbox.splice(at, 1)[0])
-        else if (this.#exitedWith !== null) finish(new Error(`${this.#label} exited (${this.#exitedWith}) before '${kind}'`))
-      }
-      this.#listeners.add(check)
-      check()
-    })
-  }
-
-  stderrTail (): string {
-    return this.#stderr === '' ? '' : `[${this.#label}] ${this.#stderr.trim()}`
-  }
-
-  /** SIGKILL if still running; resolves once it has exited. */
-  async kill (): Promise<void> {
-    if (this.#exitedWith !== null || this.#process.pid === undefined) return
-    this.#process.kill('SIGKILL')
-    await this.#exited
-  }
-}
