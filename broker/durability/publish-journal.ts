@@ -32,9 +32,11 @@ export class PublishJournal {
   }
 
   /**
-   * Called from authorizePublish, after access checks, before the PUBACK.
-   * Only QoS 1 is journaled (QoS 2 is kept by Aedes until PUBREL); null
-   * when there is nothing to write, so the hook can answer at once.
+   * Called from authorizePublish, after access checks, before the PUBACK,
+   * for a client's publish with a durable destination
+   * (durable-destinations.ts). Only QoS 1 is journaled (QoS 2 is kept by
+   * Aedes until PUBREL); null when there is nothing to write, so the hook can
+   * answer at once.
    */
   record (packet: PublishPacket): Promise<void> | null {
     return packet.qos === 1 ? this.#append(packet) : null
@@ -51,6 +53,11 @@ export class PublishJournal {
     })
     ;(packet as JournaledPacket)[JOURNAL_KEY] = key
     this.#open.add(key)
+  }
+
+  /** Whether `record` journaled this packet (a QoS 1 publish with no durable destination is not: docs/durability.md, "What is journaled"). */
+  holds (packet: PublishPacket): boolean {
+    return (packet as JournaledPacket)[JOURNAL_KEY] !== undefined
   }
 
   /** Called from `published`: the message is now stored for every subscriber. */

@@ -18,12 +18,14 @@
  *             on `{topic}`, delay checked (a bad one becomes a dead letter),
  *             room checked, gate on `{topic}`, delayed.accept (durable) →
  *             otherwise gate.inspect (wrap, dead-letter or duplicate) →
- *             journal.record (a client's QoS 1) → idempotency key committed →
+ *             a client's QoS 1: groups.route if a group matches (durable
+ *             before the PUBACK), journal.record if retained or a persistent
+ *             session matches (docs/durability.md) → idempotency key committed →
  *             Aedes writes the PUBACK (QoS 1) or stores the packet and writes
  *             PUBREC (QoS 2) → Aedes stores retained, queues for offline
  *             persistent sessions, emits to live subscribers (see DELIVERY) →
  *             published: prefetch / schedule-request commands → groups.route
- *             (durable for QoS 1) → journal.settle.
+ *             (unless routed at the gate; durable for QoS 1) → journal.settle.
  * SUBSCRIBE   Aedes checks the filter → authorizeSubscribe (each filter):
  *             well-formed UTF-8, filter size, subscriptions per client,
  *             access.authorizeSubscribe → `$delayed/` refused (0x80) →
@@ -56,6 +58,7 @@ import type { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../protocol/topics.js'
+import { durableDestinations } from '../durability/durable-destinations.js'
 import type { PublishJournal } from '../durability/publish-journal.js'
 import { peerOf } from '../listeners/peer.js'
 import type { LevelPersistence } from '../persistence/level-persistence.js'
@@ -120,7 +123,7 @@ export interface MqttServices {
   gate: Pick<TaskGate, 'inspect' | 'published'>
   groups: Pick<SharedSubscriptions, 'prepare' | 'route' | 'setPrefetch' | 'join' | 'leave' | 'leaveAll' | 'ack' | 'groups' | 'matches'>
   delayed: Pick<DelayedMessages, 'hasRoom' | 'accept' | 'refused'>
-  journal: Pick<PublishJournal, 'record' | 'settle'>
+  journal: Pick<PublishJournal, 'record' | 'settle' | 'holds'>
   schedules: Scheduler
   /** Longest `$delayed/{seconds}/` accepted. */
   maxDelaySeconds: number
@@ -255,7 +258,8 @@ export class MqttAdapter {
         logger.error({ err, topic: packet.topic }, 'could not settle a publish journal entry at enqueue')
       }
     })
-    services = { ...services, journal: { record: services.journal.record.bind(services.journal), settle: (packet) => { settlement.settle(packet) } } }
+    const journal = services.journal
+    services = { ...services, journal: { record: journal.record.bind(journal), holds: journal.holds.bind(journal), settle: (packet) => { settlement.settle(packet) } } }
     this.#settlement = settlement
     const forward = this.#authorizeForward()
     // A reconnecting client's queue goes out in ranges, not one message per turn (internals/queue-writer.ts).
@@ -388,6 +392,8 @@ export class MqttAdapter {
     const persistence = this.#options.persistence
     const authorize = createAuthorizePublish({
       ...services,
+      // Only a publish something durable receives is written before its PUBACK (docs/durability.md, "What is journaled").
+      destinations: durableDestinations({ persistence, groups: services.groups }),
       access: this.#access,
       limits: this.#clientLimits,
       logger: this.#options.logger,

@@ -193,6 +193,17 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     return { subsCount: this.#subs.queueingCount, clientsCount: this.#subs.clientCount }
   }
 
+  /**
+   * Synchronously: whether a message on `topic` would be queued for some
+   * persistent session, connected or away (its QoS > 0 subscriptions; Aedes
+   * stores no clean session's). The publish journal is skipped for a QoS 1
+   * publish with no such subscriber, no group and no retain flag
+   * (docs/durability.md, "What is journaled").
+   */
+  hasDurableSubscriber (topic: string): boolean {
+    return this.#subs.matchesAny(topic)
+  }
+
   async subscriptionsByTopic (topic: string): Promise<TrieSub[]> {
     return this.#subs.match(topic)
   }

@@ -84,6 +84,17 @@ export class SubscriptionIndex {
     return this.#trie.match(topic) as TrieSub[]
   }
 
+  /**
+   * Whether some QoS > 0 subscription matches `topic`: whether Aedes would
+   * queue a message on it for a persistent session (connected or not). Free
+   * when there is none at all, the usual case with clean-session clients.
+   * A superset of what Aedes queues (it leaves out `$SYS/` topics matched by
+   * a leading wildcard, [MQTT-4.7.2-1]), so never an undercount.
+   */
+  matchesAny (topic: string): boolean {
+    return this.#trie.subscriptionsCount > 0 && this.#trie.match(topic).length > 0
+  }
+
   #remember (clientId: string, topic: string, record: SubRecord): void {
     let stored = this.#byClient.get(clientId)
     if (stored === undefined) {

@@ -37,9 +37,10 @@ export interface StoredGroup {
  * backends; a Redis one, for several brokers sharing queues, can follow and
  * must pass the same conformance suite (test/conformance/group-store.suite.ts).
  *
- * Each write resolves only once it is durable: a QoS 1 publish's journal
- * entry is removed only after `append` resolved for every group it matched
- * (broker/durability/publish-journal.ts).
+ * Each write resolves only once it is durable: a client's QoS 1 publish is
+ * acknowledged only after `append` resolved for every group it matched
+ * (broker/mqtt/hooks/authorize-publish.ts, docs/durability.md "Stored by its
+ * group"), and another publish's journal entry is removed only then.
  */
 export interface GroupStore {
   /**

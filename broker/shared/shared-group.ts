@@ -240,10 +240,12 @@ export class SharedGroup {
       this.#dropOldest()
     }
     const message: GroupMessage = { seq: this.#store.nextSeq(), topic, payload, qos, enqueuedAt: Date.now(), deliveries: 0, checkedEnvelope }
-    // Dispatched before the append is durable: the publish journal keeps the
-    // message until this resolves (broker/durability/publish-journal.ts), so
-    // a crash before then replays it (at least once, [MQTT-4.3.2]). A first
-    // send in this turn is then stored with the append, not as an update.
+    // Dispatched before the append is durable: a client's QoS 1 publish is
+    // acknowledged only once this resolves (authorizePublish waits for it,
+    // docs/durability.md "Stored by its group"), and any other is kept by the
+    // publish journal until then, so a crash before then loses nothing
+    // acknowledged (at least once, [MQTT-4.3.2]). A first send in this turn
+    // is then stored with the append, not as an update.
     const stored = this.#store.append(this.definition.key, message)
     this.counters.enqueued++
     this.#pending.push(message)

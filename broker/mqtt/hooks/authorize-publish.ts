@@ -1,10 +1,12 @@
 import type { Client, PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
 import { DELAYED_DEAD_LETTER_TOPIC, isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../../protocol/topics.js'
+import { GROUPS, NONE, SESSIONS, type Destinations } from '../../durability/durable-destinations.js'
 import type { PublishJournal } from '../../durability/publish-journal.js'
 import type { DelayedMessages } from '../../scheduler/delayed-messages.js'
 import { deadLetterRecord } from '../../tasks/dead-letter.js'
-import type { GateDecision, TaskGate } from '../../tasks/task-gate.js'
+import type { SharedSubscriptions } from '../../shared/shared-subscriptions.js'
+import { isCheckedEnvelope, type GateDecision, type TaskGate } from '../../tasks/task-gate.js'
 import type { AccessPolicy } from '../access.js'
 import type { ClientLimits } from '../client-limits.js'
 import { illFormedTopic } from '../topic-validity.js'
@@ -12,6 +14,15 @@ import { connFields } from '../internals/conn-ids.js'
 import { clientInfo, toBuffer } from './util.js'
 
 const DELAYED_CARRIER = Symbol('fleetq.delayedCarrier')
+const ROUTED_AT_GATE = Symbol('fleetq.routedAtGate')
+
+/**
+ * A client's QoS 1 publish already queued in its shared groups by
+ * authorizePublish, before the PUBACK: `published` must not queue it again.
+ */
+export function isRoutedAtGate (packet: PublishPacket): boolean {
+  return (packet as PublishPacket & { [ROUTED_AT_GATE]?: true })[ROUTED_AT_GATE] === true
+}
 
 /**
  * A `$delayed/...` publish whose message is stored for later: Aedes still
@@ -27,6 +38,14 @@ export interface AuthorizePublishParts {
   gate: Pick<TaskGate, 'inspect'>
   delayed: Pick<DelayedMessages, 'hasRoom' | 'accept' | 'refused'>
   journal: Pick<PublishJournal, 'record'>
+  /**
+   * What keeps the publish across a crash (broker/durability/durable-destinations.ts):
+   * the retained store or a persistent session's queue (then it is
+   * journaled), a shared group's queue (then the group stores it now), or
+   * nothing (then nothing is written).
+   */
+  destinations: (packet: PublishPacket) => Destinations
+  groups: Pick<SharedSubscriptions, 'route'>
   limits: Pick<ClientLimits, 'topicRefusal' | 'publish'>
   logger: Logger
   maxDelaySeconds: number
@@ -44,7 +63,7 @@ export interface AuthorizePublishParts {
  * disconnected), or null.
  */
 export function createAuthorizePublish (parts: AuthorizePublishParts) {
-  const { access, gate, delayed, journal, logger } = parts
+  const { access, gate, delayed, journal, destinations, groups, logger } = parts
 
   /** Synchronous when the policy answers synchronously (allow-all does): the common publish takes no microtask hop. */
   function accessError (client: Client | null, topic: string): Error | null | Promise<Error | null> {
@@ -77,22 +96,44 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     }
   }
 
-  /** The durable write of an ordinary publish: the journal, for a client's QoS 1 (the broker's own publishes are not journaled); null when there is none. */
-  function journaled (packet: PublishPacket, client: Client | null): Promise<void> | null {
-    return client === null ? null : journal.record(packet)
+  /**
+   * The durable write of an ordinary publish, for a client's QoS 1 that has a
+   * durable destination: its groups' appends and/or a journal entry; null
+   * when there is none. The broker's own publishes are not written here, nor
+   * is a publish that only live clean sessions receive: a replay after a
+   * crash could reach none of them (docs/durability.md, "What is journaled").
+   */
+  function durableWrite (packet: PublishPacket, client: Client | null): Promise<void> | null {
+    if (client === null || packet.qos !== 1) return null
+    const where = destinations(packet)
+    if (where === NONE) return null
+    // A group's append is the durable copy of a message in its queue
+    // (docs/durability.md, "Stored by its group"): made now, before the
+    // PUBACK, instead of a journal entry, and not again in `published`.
+    // Every QoS 1 client publish a group matches is queued here, so the
+    // groups see one publisher's messages in the order they were authorized.
+    const routed = (where & GROUPS) === 0 ? null : routeNow(packet)
+    const written = (where & SESSIONS) === 0 ? null : journal.record(packet)
+    if (routed === null) return written
+    return written === null ? routed : Promise.all([routed, written]).then(() => undefined)
+  }
+
+  function routeNow (packet: PublishPacket): Promise<void> | null {
+    ;(packet as PublishPacket & { [ROUTED_AT_GATE]?: true })[ROUTED_AT_GATE] = true
+    return groups.route(packet.topic, toBuffer(packet.payload), 1, isCheckedEnvelope(packet))
   }
 
   /**
-   * After the access check: the gate, then the journal write. Answers at once
+   * After the access check: the gate, then the durable write. Answers at once
    * (null) when nothing is written and no idempotency key waits for a commit:
-   * QoS 0, the broker's own publishes.
+   * QoS 0, the broker's own publishes, a QoS 1 only clean sessions receive.
    */
   function gateAndJournal (client: Client | null, packet: PublishPacket): Error | null | Promise<Error | null> {
-    // The gate runs before the journal, so what is journaled (and replayed
-    // after a crash) is the rewritten packet: wrapped into an envelope,
-    // dead-lettered or marked duplicate (docs/tasks.md).
+    // The gate runs before the durable write, so what is stored (and
+    // replayed after a crash) is the rewritten packet: wrapped into an
+    // envelope, dead-lettered or marked duplicate (docs/tasks.md).
     const decision = gate.inspect(packet, client?.id ?? null)
-    const write = journaled(packet, client)
+    const write = durableWrite(packet, client)
     if (write === null && decision.commit === undefined) return null
     return finish(packet, client, decision, write ?? Promise.resolve())
   }
@@ -157,7 +198,7 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
       packet.topic = target.topic
       packet.payload = target.payload
       packet.retain = target.retain ?? false
-      return await finish(packet, client, decision, journaled(packet, client) ?? Promise.resolve())
+      return await finish(packet, client, decision, durableWrite(packet, client) ?? Promise.resolve())
     }
     // A refused delay, now a dead letter on $fleetq/dead/$delayed: published now.
     return await gateAndJournal(client, packet)

@@ -5,7 +5,7 @@ import type { PublishJournal } from '../../durability/publish-journal.js'
 import type { SharedSubscriptions } from '../../shared/shared-subscriptions.js'
 import type { Connection } from '../../types/mqtt.js'
 import { isCheckedEnvelope } from '../../tasks/task-gate.js'
-import { isDelayedCarrier } from './authorize-publish.js'
+import { isDelayedCarrier, isRoutedAtGate } from './authorize-publish.js'
 import { toBuffer } from './util.js'
 
 export interface PublishedParts {
@@ -20,7 +20,8 @@ export interface PublishedParts {
 /**
  * Aedes's `published`, once the message is stored for persistent sessions
  * and handed to live subscribers: broker commands (prefetch, schedule
- * requests), then the shared groups, then the journal entry goes.
+ * requests), then the shared groups (unless authorizePublish queued it there
+ * already: a client's QoS 1), then the journal entry goes.
  * Resolves with the error of a failed group write (the journal entry stays:
  * the message is routed again on the next start), or null.
  */
@@ -28,8 +29,8 @@ export function createPublished ({ groups, journal, logger, connectionOf, schedu
   return function published (packet: AedesPublishPacket, client: Client | null): Error | null | Promise<Error | null> {
     if (client !== null && packet.topic === PREFETCH_TOPIC) groups.setPrefetch(connectionOf(client), toBuffer(packet.payload))
     if (client !== null && packet.topic === SCHEDULE_REQUEST_TOPIC) scheduleRequest(client, toBuffer(packet.payload))
-    // Stored for later by authorizePublish: nothing to route now.
-    if (isDelayedCarrier(packet)) {
+    // Stored for later, or queued in its groups already, by authorizePublish: nothing to route now.
+    if (isDelayedCarrier(packet) || isRoutedAtGate(packet)) {
       journal.settle(packet)
       return null
     }

@@ -1,4 +1,5 @@
 import type { PublishJournal } from '../../durability/publish-journal.js'
+import { isRoutedAtGate } from '../hooks/authorize-publish.js'
 
 /*
  * Relies on Aedes internals (tripwire: test/backlog-order.test.ts, "journal
@@ -35,12 +36,13 @@ const MAX_WAITING = 100_000
  * turn are one batch): after `kill -9` the message is queued and not in the
  * journal, or the other way round, never both.
  *
- * A message a shared-subscription group may hold keeps its entry until the
- * group has stored it (hooks/published.ts); only the session queues are done
- * at enqueue.
+ * A client's QoS 1 message that a shared-subscription group takes was
+ * stored by the group before its PUBACK (hooks/authorize-publish.ts). Any
+ * other message a group may hold (not routed at the gate) keeps its entry
+ * until the group has stored it (hooks/published.ts).
  */
 export class JournalSettlement {
-  readonly #journal: Pick<PublishJournal, 'settle'>
+  readonly #journal: Pick<PublishJournal, 'settle' | 'holds'>
   readonly #mayReachGroup: (topic: string) => boolean
   /**
    * Client packets accepted by authorizePublish and not queued yet, by
@@ -50,7 +52,7 @@ export class JournalSettlement {
    */
   readonly #byPayload = new Map<object, object>()
 
-  constructor (journal: Pick<PublishJournal, 'settle'>, mayReachGroup: (topic: string) => boolean) {
+  constructor (journal: Pick<PublishJournal, 'settle' | 'holds'>, mayReachGroup: (topic: string) => boolean) {
     this.#journal = journal
     this.#mayReachGroup = mayReachGroup
   }
@@ -58,6 +60,8 @@ export class JournalSettlement {
   /** authorizePublish accepted a client's publish (after the gate, which may replace the payload). */
   accepted (packet: Carried & { qos: number }): void {
     if (packet.qos !== 1 || typeof packet.payload !== 'object' || packet.payload === null) return
+    // Not journaled (no durable destination, docs/durability.md): nothing to settle.
+    if (!this.#journal.holds(packet as Parameters<PublishJournal['holds']>[0])) return
     if (this.#byPayload.size >= MAX_WAITING) this.#byPayload.clear() // those settle in `published`, as before
     this.#byPayload.set(packet.payload, packet)
   }
@@ -68,7 +72,8 @@ export class JournalSettlement {
     const original = this.#byPayload.get(packet.payload)
     if (original === undefined) return
     this.#byPayload.delete(packet.payload)
-    if (this.#mayReachGroup(packet.topic)) return
+    // Queued in its groups before the PUBACK (hooks/authorize-publish.ts): only a later group append would need the entry.
+    if (!isRoutedAtGate(original as Parameters<typeof isRoutedAtGate>[0]) && this.#mayReachGroup(packet.topic)) return
     ;(original as { [SETTLED]?: true })[SETTLED] = true
     this.#journal.settle(original as Parameters<PublishJournal['settle']>[0])
   }
