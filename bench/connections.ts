@@ -26,6 +26,8 @@ const usage = `Usage: npm run bench:connections -- [options]
   --skip-storm          leave out the reconnect storm (keeps a run with many connections short)
   --brokers <a,b>       fleetq, mosquitto (default both)
   --persistence <kind>  level | memory, for fleetq (default level)
+  --cpu-prof <dir>      run fleetq under \`node --cpu-prof\`, writing its profile (and sourcemaps.json) to <dir>;
+                        read it with \`npx tsx bench/cpu-profile-top.ts <dir>/<file>.cpuprofile\`
   --json                print the results as JSON on stdout
 `
 
@@ -40,6 +42,7 @@ interface Options {
   skipStorm: boolean
   brokers: string[]
   persistence: 'level' | 'memory'
+  cpuProfDir: string | null
   json: boolean
 }
 
@@ -51,6 +54,8 @@ export interface ConnectionsResult {
   firstError: string | null
   /** Connections per second, all workers together, first connect to last CONNACK. */
   connectsPerSec: number
+  /** Broker CPU (user + system) from the first connect to the last CONNACK, per connection, µs: less at the mercy of a busy machine than the rate. */
+  connectCpuUs: number | null
   rssBeforeMb: number | null
   rssAfterMb: number | null
   /** (RSS with the connections − RSS before) / connections, bytes. */
@@ -61,6 +66,8 @@ export interface ConnectionsResult {
   reconnected: number | null
   reconnectFailed: number | null
   reconnectsPerSec: number | null
+  /** Broker CPU through the storm (the old connections' closes and the new CONNECTs) per reconnection, µs. */
+  reconnectCpuUs: number | null
   rssAfterStormMb: number | null
   /** QoS 1, 1 → 1 at 1,000 msg/s: with no other connection, then while the idle ones are held. */
   idlePair: PairLatency
@@ -89,6 +96,7 @@ function parse (argv: string[]): Options | null {
       'skip-storm': { type: 'boolean', default: false },
       brokers: { type: 'string', default: 'fleetq,mosquitto' },
       persistence: { type: 'string', default: 'level' },
+      'cpu-prof': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
@@ -113,6 +121,7 @@ function parse (argv: string[]): Options | null {
     skipStorm: values['skip-storm'],
     brokers,
     persistence: values.persistence,
+    cpuProfDir: values['cpu-prof'] ?? null,
     json: values.json
   }
 }
@@ -179,6 +188,10 @@ async function pairLatency (target: BenchTarget, seconds: number, topic: string)
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const mb = (bytes: number | null): number | null => (bytes === null ? null : bytes / 1024 / 1024)
+const cpuSeconds = (target: BenchTarget): number | null => (target.pid === null ? null : readCpuSeconds(target.pid))
+/** µs of CPU per item between two readings; null without both or without items. */
+const cpuPer = (before: number | null, after: number | null, items: number): number | null =>
+  (before === null || after === null || items === 0 ? null : ((after - before) / items) * 1e6)
 
 async function measure (target: BenchTarget, o: Options, progress: (line: string) => void): Promise<ConnectionsResult> {
   const loadStart = loadAverage()
@@ -205,10 +218,12 @@ async function measure (target: BenchTarget, o: Options, progress: (line: string
       return { replies, seconds: Math.max(...replies.map((r) => r.ms), 1) / 1000 || (performance.now() - started) / 1000 }
     }
     progress(`${target.name}: connecting ${o.connections} over ${o.workers} processes from ${addresses.length} source addresses`)
+    const connectCpu0 = cpuSeconds(target)
     const connect = await together((w) => ({
       type: 'connect', host: hostname, port: Number(port), addresses, idPrefix: `idle-${runId}`, ...share(w), concurrency: o.concurrency, keepalive: o.keepalive, connackTimeoutMs: o.connackTimeoutMs
     }))
     const connected = connect.replies.reduce((s, r) => s + r.ok, 0)
+    const connectCpuUs = cpuPer(connectCpu0, cpuSeconds(target), connected)
     const failed = connect.replies.reduce((s, r) => s + r.failed, 0)
     progress(`  ${connected} connected, ${failed} failed, ${Math.round(connected / connect.seconds)} connects/s${failed > 0 ? ` (${connect.replies.find((r) => r.firstError !== null)?.firstError ?? ''})` : ''}`)
 
@@ -224,11 +239,14 @@ async function measure (target: BenchTarget, o: Options, progress: (line: string
     let reconnected: number | null = null
     let reconnectFailed: number | null = null
     let reconnectsPerSec: number | null = null
+    let reconnectCpuUs: number | null = null
     let rssAfterStorm: number | null = null
     if (!o.skipStorm) {
       progress(`${target.name}: reconnect storm (all dropped at once, all reconnect)`)
+      const stormCpu0 = cpuSeconds(target)
       const storm = await together(() => ({ type: 'storm', concurrency: o.concurrency, connackTimeoutMs: o.connackTimeoutMs }))
       reconnected = storm.replies.reduce((s, r) => s + r.ok, 0)
+      reconnectCpuUs = cpuPer(stormCpu0, cpuSeconds(target), reconnected)
       reconnectFailed = storm.replies.reduce((s, r) => s + r.failed, 0)
       reconnectsPerSec = reconnected / storm.seconds
       progress(`  ${reconnected} reconnected, ${reconnectFailed} failed, ${Math.round(reconnectsPerSec)} reconnects/s${reconnectFailed > 0 ? ` (${storm.replies.find((r) => r.firstError !== null)?.firstError ?? ''})` : ''}`)
@@ -242,6 +260,7 @@ async function measure (target: BenchTarget, o: Options, progress: (line: string
       failed,
       firstError: connect.replies.find((r) => r.firstError !== null)?.firstError ?? null,
       connectsPerSec: connected / connect.seconds,
+      connectCpuUs,
       rssBeforeMb: mb(rssBefore),
       rssAfterMb: mb(rssAfter),
       rssPerConnectionBytes: rssBefore === null || rssAfter === null || connected === 0 ? null : (rssAfter - rssBefore) / connected,
@@ -249,6 +268,7 @@ async function measure (target: BenchTarget, o: Options, progress: (line: string
       reconnected,
       reconnectFailed,
       reconnectsPerSec,
+      reconnectCpuUs,
       rssAfterStormMb: mb(rssAfterStorm),
       idlePair,
       loadedPair,
@@ -263,11 +283,13 @@ function formatResults (results: readonly ConnectionsResult[]): string {
   const rows: Array<[string, (r: ConnectionsResult) => string]> = [
     ['connected / asked', (r) => `${r.connected} / ${r.connections}${r.failed > 0 ? ` (${r.failed} failed: ${r.firstError ?? ''})` : ''}`],
     ['connects/s', (r) => Math.round(r.connectsPerSec).toLocaleString('en-US')],
+    ['broker CPU µs per connect', (r) => r.connectCpuUs?.toFixed(0) ?? '-'],
     ['RSS before → with connections, MB', (r) => `${r.rssBeforeMb?.toFixed(1) ?? '-'} → ${r.rssAfterMb?.toFixed(1) ?? '-'}`],
     ['RSS per idle connection', (r) => (r.rssPerConnectionBytes === null ? '-' : `${(r.rssPerConnectionBytes / 1024).toFixed(2)} KB`)],
     ['broker CPU while idle (pings), % of a core', (r) => r.idleCpuPercent?.toFixed(1) ?? '-'],
     ['reconnect storm: reconnected', (r) => (r.reconnected === null ? '-' : `${r.reconnected}${(r.reconnectFailed ?? 0) > 0 ? ` (${r.reconnectFailed ?? 0} failed)` : ''}`)],
     ['reconnects/s', (r) => (r.reconnectsPerSec === null ? '-' : Math.round(r.reconnectsPerSec).toLocaleString('en-US'))],
+    ['broker CPU µs per reconnect', (r) => r.reconnectCpuUs?.toFixed(0) ?? '-'],
     ['RSS after the storm, MB', (r) => r.rssAfterStormMb?.toFixed(1) ?? '-'],
     ['pair p50 / p99 ms, alone', (r) => `${r.idlePair.p50Ms.toFixed(2)} / ${r.idlePair.p99Ms.toFixed(2)}`],
     ['pair p50 / p99 ms, connections held', (r) => `${r.loadedPair.p50Ms.toFixed(2)} / ${r.loadedPair.p99Ms.toFixed(2)}`],
@@ -303,7 +325,8 @@ async function main (argv: string[]): Promise<number> {
   try {
     // One broker at a time: each gets the machine (and the ports) to itself.
     for (const name of options.brokers) {
-      const target = name === 'fleetq' ? await startFleetq(options.persistence) : await startMosquitto()
+      const nodeArgs = options.cpuProfDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`]
+      const target = name === 'fleetq' ? await startFleetq(options.persistence, false, { nodeArgs }) : await startMosquitto()
       targets.push(target)
       try {
         results.push(await measure(target, options, progress))

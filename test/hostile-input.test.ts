@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createBroker, type Broker, type BrokerOptions } from '../broker/index.js'
 import { allowAll, type AccessPolicy, type FaultProbe, type HookName } from '../broker/mqtt/index.js'
 import { taskGateDefaults } from '../broker/tasks/task-gate.js'
+import { connectedClientsOf } from '../broker/mqtt/internals/clients.js'
 
 const MAX_JSON_DEPTH = taskGateDefaults.maxJsonDepth
 import { Clients, clientDefaults, expectNothingFor, waitForEvent, waitForMessages, waitUntil, type Message } from './helpers/mqtt-helpers.js'
@@ -297,11 +298,19 @@ describe('hostile input and failing hooks', () => {
 
   // Found by the fuzz harness: Aedes registered a client whose socket closed
   // between authenticate and registerClient, for good
-  // (broker/mqtt/internals/closed-clients.ts).
+  // (broker/mqtt/internals/closed-clients.ts). A CONNECT the persistence
+  // answers at once may register before the close arrives; it must then be
+  // unregistered by the close, and nothing may be registered after it.
   it('a socket closed during CONNECT is not left registered', async () => {
     const r = await start()
     const port = Number(new URL(r.url).port)
     const prefix = uniqueTopic('gone')
+    let registered = 0
+    let unregistered = 0
+    r.broker.aedes.on('client', () => { registered++ })
+    r.broker.aedes.on('clientDisconnect', () => { unregistered++ })
+    // The broker runs in this process: its accepted sockets are TCP handles here too.
+    const baseline = openTcpSockets()
     for (let i = 0; i < 100; i++) {
       const socket = connect(port, '127.0.0.1')
       socket.on('error', () => undefined)
@@ -311,10 +320,23 @@ describe('hostile input and failing hooks', () => {
       await new Promise((resolve) => setImmediate(resolve))
       socket.destroy()
     }
-    await expectNothingFor(500, () => r.broker.stats().connectedClients > 0, () => `${r.broker.stats().connectedClients} closed clients still registered`)
+    // Every close processed: both ends of each of the 100 connections are gone.
+    await waitUntil(() => openTcpSockets() === baseline, () => `the broker to close the sockets (${openTcpSockets()} open, ${baseline} before)`)
+    await waitUntil(() => r.broker.stats().connectedClients === 0, () => `${r.broker.stats().connectedClients} closed clients still registered`)
+    expect(unregistered).toBe(registered)
+    expect(Object.keys(connectedClientsOf(r.broker.aedes)).filter((id) => id.startsWith(prefix))).toEqual([])
+    // Clean sessions: nothing stored for any of them.
+    expect(r.broker.stats().sessions.totalClients).toBe(0)
+    // A CONNECT still in the persistence steps must not register a closed client later.
+    await expectNothingFor(500, () => r.broker.stats().connectedClients > 0, () => `${r.broker.stats().connectedClients} closed clients registered after the close`)
     await roundTrip(r.url)
   })
 })
+
+/** TCP sockets open in this process (client and accepted ends alike). */
+function openTcpSockets (): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length
+}
 
 /** A connected MQTT 3.1.1 socket (CONNACK read), for floods mqtt.js would pace. */
 async function rawSocket (port: number, clientId: string): Promise<Socket> {

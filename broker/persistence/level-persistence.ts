@@ -136,6 +136,8 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const { outgoing } = this.#stores
     await this.#subs.load()
     await this.#retained.load()
+    // The keys of stored wills and QoS 2 records, so a CONNECT of a client with none reads nothing (session-records.ts).
+    await this.#records.load()
     for await (const [key, value] of outgoing.iterator(prefixRange(DROPPED_PREFIX))) {
       this.#dropTotals.set(decodeURIComponent(key.slice(DROPPED_PREFIX.length)), decodeValue<{ dropped: number }>(value).dropped)
     }
