@@ -4,6 +4,7 @@ import { Socket } from 'node:net'
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 import { ErrorCodes, FleetqClientError } from '../protocol/errors.js'
 import { corkForTurn } from './deferred-puback.js'
+import { publishQos1 } from './direct-publish.js'
 import { subscribeOrRefuse } from './suback.js'
 import type { SubmitManyOptions, SubmitOptions } from './submit-options.js'
 import { toMessage, type Message } from './message.js'
@@ -128,8 +129,12 @@ export class Client extends EventEmitter<ClientEvents> {
     // write, with the turn's PUBACKs (deferred-puback.ts): on this machine
     // a system call costs more than the packet it sends (docs/benchmarks.md).
     if (this.#mqtt.connected && this.#mqtt.stream instanceof Socket) corkForTurn(this.#mqtt.stream)
+    const qos = options.qos ?? 0
+    const retain = options.retain ?? false
     try {
-      await this.#mqtt.publishAsync(sent, payload, { qos: options.qos ?? 0, retain: options.retain ?? false })
+      // A task, a result: one pre-built packet rather than mqtt-packet's field-by-field write.
+      const direct = qos === 1 && !retain && typeof payload === 'string' ? publishQos1(this.#mqtt, sent, payload) : null
+      await (direct ?? this.#mqtt.publishAsync(sent, payload, { qos, retain }))
     } catch (err) {
       throw new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `publish to "${topic}" failed: ${(err as Error).message}`, { cause: err })
     }
@@ -290,6 +295,12 @@ export async function connect (url: string, options: ConnectOptions = {}): Promi
   const clientId = options.clientId ?? `fleetq-${randomUUID().slice(0, 8)}`
   const mqttOptions: IClientOptions & { clientId: string } = {
     log: quietLog(),
+    // mqtt.js otherwise sets its keepalive timer again on every PUBACK it
+    // receives: a cleared and a new interval per task acknowledged. Off, it
+    // sends a PINGREQ once per keepalive period whatever the traffic, which
+    // [MQTT-3.1.2-23] allows; a broker that stops answering is still noticed
+    // (no PINGRESP within half a period).
+    reschedulePings: false,
     ...options.mqtt,
     protocolVersion: 4,
     clientId,

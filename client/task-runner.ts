@@ -7,6 +7,7 @@ import { TaskTimeoutError, UnrecoverableError, type ValidationIssue } from '../p
 import type { DeadLetter, DeadLetterReason, TaskResultMessage } from '../protocol/messages.js'
 import { deadLetterTopic, RESULTS_PREFIX, taskTopic } from '../protocol/topics.js'
 import type { Delivery, Outcome } from './worker-connection.js'
+import { TaskDeadlines, type Expiring } from './task-deadlines.js'
 
 /** What a handler gets besides the payload. */
 export interface TaskContext {
@@ -63,6 +64,7 @@ export class TaskRunner {
   readonly #schemas: TaskSchemas
   readonly #maxDeliveries: number
   readonly #hooks: RunnerHooks
+  readonly #deadlines = new TaskDeadlines()
 
   constructor (publisher: OutcomePublisher, type: string, handler: TaskHandler, schemas: TaskSchemas, maxDeliveries: number, hooks: RunnerHooks) {
     this.#publisher = publisher
@@ -96,14 +98,20 @@ export class TaskRunner {
       return this.#deadLetter(delivery, envelope, 'validation', `invalid ${this.#type} payload: ${describe(issues)}`, envelope.attempt, issues)
     }
     const started = Date.now()
+    const context = new RunContext(envelope, delivery, (value) => this.#reply(envelope, { id: envelope.id, status: 'progress', progress: value, attempts: envelope.attempt }))
+    this.#deadlines.add(context)
     let result: unknown
     let message: string
     try {
-      result = await this.#run(envelope, delivery)
+      const value = this.#handler(envelope.payload, context)
+      // A handler that ignores its signal keeps running; its outcome is ignored.
+      result = isThenable(value) ? await context.race(value) : value
+      this.#ended(context)
       // Serialised once, here: a result that cannot be is the handler's failure, not ours.
       const completed: TaskResultMessage = { id: envelope.id, status: 'completed', result, attempts: envelope.attempt }
       message = JSON.stringify(completed)
     } catch (err) {
+      this.#ended(context)
       return this.#failed(envelope, toError(err), delivery)
     }
     if (delivery.stale()) return 'hold'
@@ -116,27 +124,10 @@ export class TaskRunner {
     return 'ack'
   }
 
-  async #run (envelope: TaskEnvelope, delivery: Delivery): Promise<unknown> {
-    const context = new RunContext(envelope, delivery, (value) => this.#reply(envelope, { id: envelope.id, status: 'progress', progress: value, attempts: envelope.attempt }))
-    let timer: NodeJS.Timeout | undefined
-    try {
-      // A handler that ignores its signal keeps running; its outcome is ignored.
-      return await new Promise<unknown>((resolve, reject) => {
-        timer = setTimeout(() => {
-          const err = new TaskTimeoutError(envelope.id, envelope.timeoutMs)
-          context.abort(err)
-          reject(err)
-        }, envelope.timeoutMs)
-        try {
-          resolve(this.#handler(envelope.payload, context))
-        } catch (err) {
-          reject(err)
-        }
-      })
-    } finally {
-      clearTimeout(timer)
-      context.done()
-    }
+  // The handler returned or threw, or its deadline passed. Safe to call twice.
+  #ended (context: RunContext): void {
+    this.#deadlines.delete(context)
+    context.done()
   }
 
   async #failed (envelope: TaskEnvelope, error: Error, delivery: Delivery): Promise<Outcome> {
@@ -183,14 +174,16 @@ export class TaskRunner {
  * the handler reads `signal`: most handlers never do, and a controller and a
  * listener per task are a measurable part of a short task's cost.
  */
-class RunContext implements TaskContext {
+class RunContext implements TaskContext, Expiring {
   readonly id: string
   readonly attempt: number
   readonly maxAttempts: number
   readonly deliveryCount: number
   readonly envelope: TaskEnvelope
   readonly progress: (value: number) => Promise<void>
+  readonly deadline: number
   readonly #delivery: Delivery
+  #reject: ((reason: unknown) => void) | null = null
   #controller: AbortController | null = null
   #abortReason: unknown = undefined
   #aborted = false
@@ -203,7 +196,23 @@ class RunContext implements TaskContext {
     this.deliveryCount = envelope.deliveryCount ?? 1
     this.envelope = envelope
     this.progress = progress
+    this.deadline = Date.now() + envelope.timeoutMs
     this.#delivery = delivery
+  }
+
+  /** Settles with the handler's promise, or rejects with TaskTimeoutError at the deadline. */
+  race (running: PromiseLike<unknown>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#reject = reject
+      running.then(resolve, reject)
+    })
+  }
+
+  /** The deadline passed: abort the handler's signal and fail the attempt. */
+  expire (): void {
+    const err = new TaskTimeoutError(this.id, this.envelope.timeoutMs)
+    this.abort(err)
+    this.#reject?.(err)
   }
 
   get signal (): AbortSignal {
@@ -235,7 +244,11 @@ class RunContext implements TaskContext {
 
 /** Only to a results topic: a crafted envelope must not make workers publish anywhere. */
 function isResultsTopic (to: string | undefined): to is string {
-  return to !== undefined && to.startsWith(RESULTS_PREFIX) && !/[+#]/.test(to)
+  return to !== undefined && to.startsWith(RESULTS_PREFIX) && !to.includes('+') && !to.includes('#')
+}
+
+function isThenable (value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
 
 function isReplyable (value: unknown): value is { id: string, replyTo: string } {

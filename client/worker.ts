@@ -8,6 +8,7 @@ import { isTopicLevel, taskShareFilter } from '../protocol/topics.js'
 import { WorkerConnection } from './worker-connection.js'
 import { corkForTurn } from './deferred-puback.js'
 import { topicWithDelay } from './delay.js'
+import { directPublisher } from './direct-publish.js'
 
 /** Options of {@link createWorker}. */
 export interface WorkerOptions {
@@ -154,6 +155,7 @@ export async function createWorker<T extends string, R = unknown> (
       }
     },
     sendJson (topic, payload) {
+      if (writeDirect(topic, payload)) return
       corkForTurn(conn.stream)
       conn.publish(topic, payload, sendOptions, onSent)
     }
@@ -163,9 +165,11 @@ export async function createWorker<T extends string, R = unknown> (
   // connection dropped: the broker read both, the result only (the task is
   // redelivered) or neither (docs/client.md, "The result and the PUBACK in
   // one write"), so the failure is only reported.
-  const onSent = (err?: Error): void => {
+  const onSent = (err?: Error | null): void => {
     if (err !== undefined && err !== null) worker.emitSafe('error', new FleetqClientError(ErrorCodes.PUBLISH_FAILED, `publishing a result failed: ${err.message}`, { cause: err }))
   }
+  // Each result as one pre-built PUBLISH (docs/client.md, "Writing the result").
+  const writeDirect = directPublisher(conn, onSent)
   const runner = new TaskRunner(publisher, type, handler as TaskHandler, schemas, maxDeliveries, {
     emit: (event, ...args) => worker.emitSafe(event, ...args)
   })

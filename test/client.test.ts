@@ -228,7 +228,11 @@ describe('client: connect, publish, subscribe', () => {
     const producer = await client()
     const other = await client()
     const workerClient = await client()
+    // A handle exists once submit() resolves, which can be after the worker
+    // started: progress waits until the test listens, or the first could be missed.
+    const listening = deferred()
     const worker = await createWorker(workerClient, 'thumbnail', async (_p, ctx) => {
+      await listening.promise
       await ctx.progress(25)
       await ctx.progress(75)
       return 'done'
@@ -240,6 +244,7 @@ describe('client: connect, publish, subscribe', () => {
     const handle = await producer.submit('thumbnail', thumb)
     const progress: number[] = []
     handle.on('progress', (n) => progress.push(n))
+    listening.resolve()
     await expect(handle.result()).resolves.toBe('done')
     await expect(h2.result()).resolves.toBe('done')
     expect(progress).toEqual([25, 75])

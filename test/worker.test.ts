@@ -191,6 +191,26 @@ describe('Worker', () => {
     expect(JSON.parse(dead[0]!.payload)).toMatchObject({ reason: 'timeout', attempts: 2 })
   })
 
+  it('timeouts share one timer: a short one behind a long one still fires on time, and the long one stays running', async () => {
+    b = await startBroker()
+    const aborted: number[] = []
+    const w = await worker('thumbnail', (p, ctx) => new Promise((_resolve, reject) => {
+      ctx.signal.addEventListener('abort', () => { aborted.push(p.width); reject(ctx.signal.reason as Error) })
+    }), { concurrency: 2 })
+    const producer = await client()
+    // The long one arms the worker's timer first; the short one must arm it earlier.
+    const long = await producer.submit('thumbnail', thumb(1), { timeout: 60_000, maxAttempts: 1 })
+    const started = Date.now()
+    const short = await producer.submit('thumbnail', thumb(2), { timeout: 150, maxAttempts: 1 })
+    const err = await short.result().catch((e: unknown) => e)
+    expect(err).toMatchObject({ message: expect.stringMatching(/timed out after 150 ms/) })
+    expect(Date.now() - started).toBeLessThan(10_000)
+    // width is n + 1: only the short one (n = 2) was aborted
+    expect(aborted).toEqual([3])
+    expect(w.running).toBe(1)
+    expect(long.id).toEqual(expect.any(String))
+  })
+
   it('a task with an invalid payload never reaches the handler and is dead-lettered as validation', async () => {
     b = await startBroker()
     const dead = await deadLetters()
