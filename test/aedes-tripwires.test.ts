@@ -2,7 +2,7 @@ import type { Client } from 'aedes'
 import type { IPublishPacket, Packet } from 'mqtt'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { connect } from 'node:net'
+import { connect, Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -379,6 +379,110 @@ describe('Aedes tripwires (broker/mqtt/internals)', () => {
     expect(writes, 'the ten deliveries of one turn took one socket write each: is coalesceWrites still applied in MqttAdapter.handle?').toBeLessThanOrEqual(2)
   })
 })
+
+
+describe('Aedes tripwires: what an idle connection is made of (internals/lean-client.ts and the files it applies)', () => {
+  let b: TestBroker | undefined
+  const clients = new Clients()
+  afterEach(async () => {
+    await clients.closeAll()
+    await b?.close()
+    b = undefined
+  })
+
+  /** A client as Aedes's own constructor leaves it, before the adapter's patches: aedes.handle on a socket not connected to anything. */
+  const bareClient = (): { client: BareClient, socket: Socket } => {
+    const socket = new Socket()
+    const client = (b!.broker.aedes as unknown as { handle: (conn: Socket) => BareClient }).handle(socket)
+    return { client, socket }
+  }
+  const names = (emitter: { rawListeners: (event: string) => unknown[] }, event: string): string[] => emitter.rawListeners(event).map((f) => (f as { name: string }).name)
+
+  it('socket listeners: Aedes listens with bound functions and finished(), close() calls _eos (internals/socket-listeners.ts)', async () => {
+    b = await startBroker()
+    const { client, socket } = bareClient()
+    try {
+      expect(names(socket, 'error'), "Aedes's 'error' listener on the socket moved: socket-listeners.ts removes the wrong one").toEqual(['bound emit', 'onerror'])
+      expect(names(socket, 'end').slice(-2), "Aedes's 'end' listener on the socket moved").toEqual(['bound close', 'onend'])
+      expect(names(socket, 'close'), "finished()'s 'close' listener moved").toContain('onclose')
+      expect(names(client._parser, 'error'), "Aedes's parser 'error' listener moved").toEqual(['bound emit'])
+      const clientSource = await readFile(join(dirname(createRequire(import.meta.url).resolve('aedes')), 'lib', 'client.js'), 'utf8')
+      expect(clientSource, "Client.close no longer calls _eos: finished()'s listeners would have stayed on a closed socket").toMatch(/close \(done\) \{[\s\S]*this\._eos\(\)\s*this\._eos = noop/)
+    } finally {
+      client.close()
+    }
+    // On the adapter's connections: the shared listeners, and a socket closed from
+    // the broker's side without an error still closes the Aedes client.
+    const id = uniqueTopic('tw-listeners')
+    await clients.connect(b.url, { clientId: id })
+    const internal = (b.broker.aedes as unknown as { clients: Record<string, BareClient | undefined> }).clients[id] as BareClient
+    const conn = internal.conn as Socket
+    expect(names(conn, 'error')).toEqual(['emitOnClient'])
+    expect(names(conn, 'end').slice(-1)).toEqual(['closeClient'])
+    expect(names(conn, 'close')).toContain('closeClient')
+    expect(names(internal._parser, 'error')).toEqual(['emitOnClient'])
+    conn.destroy()
+    await waitUntil(() => (b!.broker.aedes as unknown as { clients: Record<string, unknown> }).clients[id] === undefined, 'Aedes to drop a client whose socket was destroyed')
+  })
+
+  it('lean parser: mqtt-packet keeps the CONNECT as parser.settings and reads only protocolVersion and bridgeMode from it (internals/lean-parser.ts)', async () => {
+    b = await startBroker()
+    const { client } = bareClient()
+    client.close()
+    expect(client._parser._states, 'mqtt-packet parse steps changed').toEqual(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket'])
+    // A parser of nobody's (no `client`) is left as mqtt-packet made it.
+    const parser = mqttPacket.parser() as unknown as { settings: unknown, on: (event: string, f: (p: unknown) => void) => void, parse: (b: Buffer) => void }
+    let parsed: unknown
+    parser.on('packet', (p) => { parsed = p })
+    parser.parse(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'x', clean: true, keepalive: 0 } as Parameters<typeof mqttPacket.generate>[0]))
+    expect(parser.settings, 'mqtt-packet no longer keeps the CONNECT as parser.settings').toBe(parsed)
+    const source = String((mqttPacket.parser() as unknown as Record<string, unknown>)._parsePayload) + String(Object.getPrototypeOf(mqttPacket.parser()).constructor)
+    expect(source.match(/settings\.\w+/g)?.sort().filter((v, i, a) => a.indexOf(v) === i), 'mqtt-packet reads more of parser.settings than lean-parser.ts keeps').toEqual(['settings.bridgeMode', 'settings.protocolVersion'])
+    // On the adapter's connections: the shared settings, and 3.1 and 3.1.1 clients still parse.
+    for (const protocolVersion of [3, 4] as const) {
+      const topic = uniqueTopic(`tw-parser-${protocolVersion}`)
+      // MQTT 3.1 allows client ids of 23 characters at most.
+      const clientId = `p${protocolVersion}-${Math.random().toString(36).slice(2, 12)}`
+      const { client: sub, messages } = await clients.connect(b.url, { clientId, protocolVersion, ...(protocolVersion === 3 ? { protocolId: 'MQIsdp' } : {}) })
+      const settings = (b.broker.aedes as unknown as { clients: Record<string, BareClient> }).clients[clientId]?._parser.settings
+      expect(settings).toEqual({ protocolVersion, bridgeMode: false })
+      expect(Object.isFrozen(settings)).toBe(true)
+      await sub.subscribeAsync(topic, { qos: 1 })
+      await b.broker.publish({ topic, payload: Buffer.from('v'), qos: 1 })
+      await waitForMessages(messages, 1, `a delivery to an MQTT level ${protocolVersion} client`)
+    }
+  })
+
+  it('keep-alive wheel: setKeepAlive arms a Timeout before the CONNACK, refreshed per packet and cleared by close (internals/keepalive-wheel.ts)', async () => {
+    b = await startBroker()
+    // Registered before the broker's first connection: it runs before the wheel's own listener.
+    const armed: unknown[] = []
+    b.broker.aedes.on('connackSent', (_packet: unknown, c: Client) => { armed.push((c as unknown as BareClient)._keepaliveTimer) })
+    const id = uniqueTopic('tw-wheel')
+    const { client } = await clients.connect(b.url, { clientId: id, keepalive: 30 })
+    expect(armed[0]?.constructor.name, 'Aedes no longer arms a Timeout for the keep-alive in setKeepAlive').toBe('Timeout')
+    const connectSource = (await readFile(join(dirname(createRequire(import.meta.url).resolve('aedes')), 'lib', 'handlers', 'connect.js'), 'utf8'))
+    expect(connectSource, 'setKeepAlive no longer runs before doConnack, or no longer emits what the wheel does on expiry').toMatch(/setKeepAlive,[\s\S]*doConnack,[\s\S]*client\.broker\.emit\('keepaliveTimeout', client\)\s*client\.emit\('error', new Error\('keep alive timeout'\)\)/)
+    const handlersSource = await readFile(join(dirname(createRequire(import.meta.url).resolve('aedes')), 'lib', 'handlers', 'index.js'), 'utf8')
+    expect(handlersSource, 'Aedes no longer refreshes the keep-alive with _keepaliveTimer.refresh() after each packet').toContain('client._keepaliveTimer.refresh()')
+    const internal = (b.broker.aedes as unknown as { clients: Record<string, BareClient> }).clients[id] as BareClient
+    const entry = internal._keepaliveTimer as { client: unknown, last: number }
+    expect(entry.constructor.name, 'the keep-alive did not move to the wheel').toBe('KeepaliveEntry')
+    const before = entry.last
+    await new Promise<void>((resolve) => { (client as unknown as { _sendPacket: (p: object, cb: () => void) => void })._sendPacket({ cmd: 'pingreq' }, resolve) })
+    await waitUntil(() => entry.last > before, 'a PINGREQ to refresh the wheel entry')
+    await client.endAsync()
+    await waitUntil(() => entry.client === null, 'close() to take the client off the wheel')
+  })
+})
+
+/** An Aedes client as these tripwires read it. */
+interface BareClient {
+  conn: unknown
+  close: (done?: () => void) => void
+  _keepaliveTimer: unknown
+  _parser: { _states: unknown, settings: unknown, rawListeners: (event: string) => unknown[] }
+}
 
 /** What internals/granted-subscriptions.ts wraps on the persistence Aedes is given. */
 interface StoreProbe {

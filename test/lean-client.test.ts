@@ -11,7 +11,7 @@ import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broke
  * Real broker, real mqtt.js clients.
  */
 
-type Internals = Client & { _parser: { _list: unknown }, _inboundInflight: unknown, duplicates: Record<string, number> }
+type Internals = Client & { _parser: { _list: unknown, _events: object, _states: unknown }, _events: object, _inboundInflight: unknown, duplicates: Record<string, number> }
 
 describe('lean client (broker/mqtt/internals/lean-client.ts)', () => {
   let b: TestBroker | undefined
@@ -43,6 +43,11 @@ describe('lean client (broker/mqtt/internals/lean-client.ts)', () => {
       expect(typeof (c._parser._list as { append?: unknown }).append, 'mqtt-packet parser._list is no longer a buffer list').toBe('function')
       expect(typeof (c._parser._list as { pipe?: unknown }).pipe, 'the parser keeps a stream where a plain buffer list does').toBe('undefined')
       expect(() => { leanClient(c) }, 'leanClient checks what it replaces').toThrow(/Aedes internals moved/)
+      // Replaced by objects that read no inherited name either (GHSA-52qw-whmv-87c5), but start with fast properties.
+      expect(Object.getPrototypeOf(c._events), 'client._events has a prototype').toBeNull()
+      expect(Object.keys(c._events).sort()).toEqual(['error'])
+      expect(Object.getPrototypeOf(c._parser._events), 'parser._events has a prototype').toBeNull()
+      expect(Object.isFrozen(c._parser._states), 'the parser has its own _states array').toBe(true)
     }
     await sub.subscribeAsync(`${topic}/#`, { qos: 2 })
     // Large enough to arrive in several reads: the parser's buffer list joins them.

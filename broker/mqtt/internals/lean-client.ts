@@ -1,5 +1,8 @@
 import type { Client } from 'aedes'
 import { createRequire } from 'node:module'
+import { leaveWheel, moveToWheel } from './keepalive-wheel.js'
+import { emptyFastObject, fastEvents, leanParser } from './lean-parser.js'
+import { shareSocketListeners } from './socket-listeners.js'
 
 /*
  * Patch of Aedes 1.2 and mqtt-packet 9 internals (tripwire: "lean client" in
@@ -18,12 +21,26 @@ import { createRequire } from 'node:module'
  *   `Object.create(null)`, which V8 keeps as a property dictionary from the
  *   start (GHSA-52qw-whmv-87c5: a name from the wire must not read an
  *   inherited property).
+ * - `subscriptions`, the client's filters (lib/handlers/subscribe.js writes,
+ *   unsubscribe.js deletes, client.js reads them by key and `Object.keys`),
+ *   an `Object.create(null)` too, for the same reason.
+ * - `_events`, the client's own listeners ('connected' once, 'error'), an
+ *   EventEmitter's `{ __proto__: null }`: a property dictionary as well.
+ *
+ * Also applied from here: lean-parser.ts (the parser's own allocations),
+ * socket-listeners.ts (the listeners Aedes makes per socket) and
+ * keepalive-wheel.ts (one timer for every connection's keep-alive, moved
+ * there when the CONNACK is sent; Aedes's `close` lets go of it).
  */
 
 interface ClientInternals {
   _parser?: { _list?: { length: number } }
   _inboundInflight?: unknown
   duplicates?: unknown
+  subscriptions?: unknown
+  _events?: Record<string, unknown>
+  broker?: { on: (event: string, listener: (...args: never[]) => void) => unknown }
+  close?: unknown
 }
 
 type BufferListClass = new () => { length: number }
@@ -70,10 +87,48 @@ export function leanClient (client: Client): void {
   const c = client as unknown as ClientInternals
   const parser = c._parser
   if (parser?._list?.length !== 0 || !(c._inboundInflight instanceof Set) || c._inboundInflight.size !== 0 ||
-    c.duplicates === null || typeof c.duplicates !== 'object' || Object.getPrototypeOf(c.duplicates) !== null) {
-    throw new Error('Aedes internals moved: client._parser._list, _inboundInflight and duplicates are needed (broker/mqtt/internals/lean-client.ts)')
+    !isEmptyDictionary(c.duplicates) || !isEmptyDictionary(c.subscriptions) || c._events === undefined || c.broker === undefined) {
+    throw new Error('Aedes internals moved: client._parser._list, _inboundInflight, duplicates, subscriptions, _events and broker are needed (broker/mqtt/internals/lean-client.ts)')
   }
   parser._list = new BufferList()
   c._inboundInflight = new LazySet<number>()
   c.duplicates = Object.create(NOTHING_INHERITED) as object
+  c.subscriptions = emptyFastObject()
+  // 'connected' last: Aedes removes it once it fired, and V8 undoes the last addition without leaving fast mode.
+  c._events = fastEvents(c._events, ['error', 'connected'])
+  shareSocketListeners(client)
+  leanParser(parser)
+  useKeepaliveWheel(client)
+}
+
+function isEmptyDictionary (value: unknown): boolean {
+  return value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === null && Object.keys(value).length === 0
+}
+
+const wheeled = new WeakSet<object>()
+
+/**
+ * Once per broker: each client's keep-alive goes on the wheel when its
+ * CONNACK is sent (lib/handlers/connect.js emits 'connackSent' after
+ * `setKeepAlive` armed the Timeout). Once per client class: `close` takes
+ * the client off the wheel at once.
+ */
+function useKeepaliveWheel (client: Client): void {
+  const c = client as unknown as ClientInternals
+  const broker = c.broker as NonNullable<ClientInternals['broker']>
+  if (!wheeled.has(broker)) {
+    broker.on('connackSent', (_packet: unknown, connected: Client) => { moveToWheel(connected) })
+    wheeled.add(broker)
+  }
+  const proto = Object.getPrototypeOf(client) as { close?: unknown }
+  if (!wheeled.has(proto)) {
+    const aedesClose = proto.close
+    if (typeof aedesClose !== 'function') throw new Error('Aedes internals moved: Client.prototype.close is needed (broker/mqtt/internals/lean-client.ts)')
+    // Named `close`: lib/client.js binds it per connection, and socket-listeners.ts finds that one by its name, 'bound close'.
+    proto.close = function close (this: Client, ...args: unknown[]) {
+      leaveWheel(this)
+      return aedesClose.apply(this, args) as unknown
+    }
+    wheeled.add(proto)
+  }
 }

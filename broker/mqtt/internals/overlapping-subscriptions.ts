@@ -29,10 +29,13 @@ type TrackedSubscription = SubscriptionRecord & { [OWN_QOS]: number }
  *    filter equals the topic, if any. An exact-topic subscription now reports
  *    the highest QoS among the client's subscriptions matching that topic.
  *
- * `onError` gets an exception of the fix itself; the delivery then goes on
- * unfixed (Aedes's own behaviour) rather than stopping the emitter.
+ * `onError` gets an exception of the fix itself, with the client; the
+ * delivery then goes on unfixed (Aedes's own behaviour) rather than stopping
+ * the emitter. One `onError` for every connection (it is handed the client)
+ * saves a closure and its context per idle connection (docs/benchmarks.md
+ * "Idle connections").
  */
-export function fixOverlappingSubscriptions (client: Client, onError: (err: unknown) => void): void {
+export function fixOverlappingSubscriptions (client: Client, onError: (err: unknown, client: Client) => void): void {
   const c = client as ClientInternals
   const deliver0 = c.deliver0
   // Assigned as an anonymous arrow, not a named function expression: under
@@ -43,7 +46,7 @@ export function fixOverlappingSubscriptions (client: Client, onError: (err: unkn
     try {
       stepAside = packet.qos > 0 && highestGranted(subscriptionsOf(c), packet.topic) > 0
     } catch (err) {
-      onError(err)
+      onError(err, c)
     }
     if (stepAside) {
       setImmediate(cb)

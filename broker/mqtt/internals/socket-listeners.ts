@@ -1,0 +1,83 @@
+import type { Client } from 'aedes'
+import { Socket } from 'node:net'
+
+/*
+ * Patch of Aedes 1.2 internals (tripwire: "socket listeners" in
+ * test/aedes-tripwires.test.ts). lib/client.js's constructor listens to its
+ * connection with functions made for it:
+ *
+ *   conn.on('error', this.emit.bind(this, 'error'))
+ *   this._parser.on('error', this.emit.bind(this, 'error'))
+ *   conn.on('end', this.close.bind(this))
+ *   this._eos = finished(this.conn, this.close.bind(this))
+ *
+ * `finished` (node:stream) adds four listeners and makes seven closures and
+ * their context; with the three bound functions that is about 900 bytes per
+ * connection (docs/benchmarks.md "Idle connections"). `client.close()` calls
+ * `_eos()`, which removes finished's listeners, then sets it to a no-op.
+ *
+ * For a TCP or TLS socket they are replaced by functions shared by every
+ * connection, which find the client on `conn.client` (set by the same
+ * constructor) and the parser's on `parser.client`. 'close' stands in for
+ * `finished`: a net.Socket emits it once whatever ended it (an error, both
+ * sides ended, a destroy), and `close()` is idempotent. A WebSocket's byte
+ * stream (ws `createWebSocketStream`) emits no 'close' (emitClose is off):
+ * it keeps Aedes's own listeners.
+ */
+
+interface OwnedStream { client?: { emit: (event: string, err: unknown) => boolean, close: () => void } }
+/** An EventEmitter's listeners by event: one function, or an array of them in the order added. */
+type Listener = (...args: never[]) => unknown
+type Listeners = Record<string, Listener | Listener[] | undefined>
+interface ClientInternals {
+  conn: unknown
+  _eos: () => void
+  _parser: { client?: unknown, _events: Listeners, removeListener: (event: string, f: Listener) => unknown, on: (event: string, f: Listener) => unknown }
+}
+
+function emitOnClient (this: OwnedStream, err: unknown): void {
+  this.client?.emit('error', err)
+}
+
+function closeClient (this: OwnedStream): void {
+  this.client?.close()
+}
+
+function noop (): void {}
+
+/** The listener added last for an event, if it has the name given (a bound function's is 'bound ' and its target's). */
+function lastOf (listeners: Listener | Listener[] | undefined, name: string): Listener | undefined {
+  const last = Array.isArray(listeners) ? listeners[listeners.length - 1] : listeners
+  return last?.name === name ? last : undefined
+}
+
+/** Replaces the listeners Aedes made for `client`'s socket and parser with shared ones; false (nothing changed) for a stream that is not a net.Socket. */
+export function shareSocketListeners (client: Client): boolean {
+  const c = client as unknown as ClientInternals
+  const conn = c.conn
+  if (!(conn instanceof Socket)) return false
+  const parser = c._parser
+  if ((conn as OwnedStream).client !== client || parser.client !== client || typeof c._eos !== 'function') {
+    throw new Error('Aedes internals moved: conn.client, _parser.client and _eos are needed (broker/mqtt/internals/socket-listeners.ts)')
+  }
+  c._eos()
+  c._eos = noop
+  // With finished's gone, Aedes's are the last 'error' and 'end' listeners
+  // added (Node's own, net.js onReadableStreamEnd and a TLS socket's, come
+  // first). Read from `_events`, not `rawListeners()`: that copies arrays.
+  const events = (conn as unknown as { _events: Listeners })._events
+  const connError = lastOf(events.error, 'bound emit')
+  const connEnd = lastOf(events.end, 'bound close')
+  const parserError = lastOf(parser._events.error, 'bound emit')
+  if (connError === undefined || connEnd === undefined || parserError === undefined) {
+    throw new Error("Aedes internals moved: its bound 'error' listeners on the socket and the parser and 'end' listener on the socket are needed (broker/mqtt/internals/socket-listeners.ts)")
+  }
+  conn.removeListener('error', connError as () => void)
+  conn.removeListener('end', connEnd as () => void)
+  parser.removeListener('error', parserError)
+  conn.on('error', emitOnClient)
+  conn.on('end', closeClient)
+  conn.on('close', closeClient)
+  parser.on('error', emitOnClient)
+  return true
+}
