@@ -17,10 +17,17 @@ export interface TaskHandleEvents {
   progress: [value: number]
 }
 
-/** A submitted task: its id, its result, its progress events. */
+/**
+ * A submitted task: its id, its result, its progress events. Progress is a
+ * state, not a stream: a `progress` listener added later first hears the
+ * latest value reported. A worker can report before `submit()` resolves, as
+ * the broker hands a task to a worker as soon as it is stored, before the
+ * PUBACK (docs/durability.md, "Stored by its group").
+ */
 export class TaskHandle extends EventEmitter<TaskHandleEvents> {
   readonly id: string
   readonly #result: Promise<unknown>
+  #progress: number | undefined
 
   /** @internal */
   constructor (id: string, result: Promise<unknown>) {
@@ -29,6 +36,22 @@ export class TaskHandle extends EventEmitter<TaskHandleEvents> {
     this.#result = result
     // result() may never be called: do not turn a failure into an unhandled rejection.
     result.catch(() => undefined)
+    ;(this as EventEmitter).on('newListener', (event: string | symbol, listener: (value: number) => void) => {
+      const latest = this.#progress
+      // After the caller's on() returns, as any later event would be.
+      if (event === 'progress' && latest !== undefined) queueMicrotask(() => { listener.call(this, latest) })
+    })
+  }
+
+  /** The latest progress a worker reported, or undefined before the first. */
+  get progress (): number | undefined {
+    return this.#progress
+  }
+
+  /** @internal */
+  reportProgress (value: number): void {
+    this.#progress = value
+    this.emit('progress', value)
   }
 
   /**
@@ -217,7 +240,7 @@ export class Producer {
     const handle = this.#handles.get(result.id)
     if (handle === undefined) return
     if (result.status === 'progress') {
-      if (typeof result.progress === 'number') handle.emit('progress', result.progress)
+      if (typeof result.progress === 'number') handle.reportProgress(result.progress)
       return
     }
     // The first final result wins: a task redelivered after a lost worker may report twice.

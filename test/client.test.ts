@@ -251,6 +251,34 @@ describe('client: connect, publish, subscribe', () => {
     expect(otherProgress).toEqual([25, 75])
   })
 
+  it('a progress listener added after the worker reported hears the latest value first, then the rest', async () => {
+    b = await startBroker()
+    const producer = await client()
+    const workerClient = await client()
+    const reported = deferred()
+    const goOn = deferred()
+    const worker = await createWorker(workerClient, 'thumbnail', async (_p, ctx) => {
+      await ctx.progress(10)
+      await ctx.progress(40)
+      reported.resolve()
+      await goOn.promise
+      await ctx.progress(90)
+      return 'done'
+    })
+    workers.push(worker)
+    const handle = await producer.submit('thumbnail', thumb)
+    await reported.promise
+    // Both reports reached the handle before anyone listened (as they can before submit() resolves).
+    await waitUntil(() => handle.progress === 40, 'the producer to receive progress 40')
+    const heard: number[] = []
+    handle.on('progress', (n) => heard.push(n))
+    expect(heard).toEqual([]) // not from inside on(): as any event, after it returns
+    goOn.resolve()
+    await expect(handle.result()).resolves.toBe('done')
+    expect(heard).toEqual([40, 90])
+    expect(handle.progress).toBe(90)
+  })
+
   it('lazily loads the shipped schemas on the first submit when none are given', async () => {
     b = await startBroker()
     const c = await connect(b.url)
