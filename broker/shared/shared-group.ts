@@ -327,6 +327,12 @@ export class SharedGroup {
     let i = start
     let scanned = 0
     while (i < queue.length && scanned < SCAN_LIMIT) {
+      // No member has room, so no message can go, whatever its topic: stop
+      // before building candidates. With a backlog this is every enqueue and
+      // every ack after the one message it lets go, and with a member the
+      // access policy keeps from a topic the scan below would otherwise look
+      // at up to SCAN_LIMIT messages for nothing.
+      if (!this.#anyRoom()) break
       const message = queue[i] as GroupMessage
       const { candidates, eligible } = this.#candidates(message.topic)
       if (!candidates.some((m) => m.hasRoom)) {
@@ -357,6 +363,14 @@ export class SharedGroup {
       this.#send(eligible[pick] as Member, message, fromHead)
     }
     if (isPending) this.#compact()
+  }
+
+  /** Whether any member has room in its window (the `hasRoom` of {@link #candidates}, for every member). */
+  #anyRoom (): boolean {
+    for (const m of this.#members) {
+      if (m.outstanding.size < m.prefetch && m.client.writable) return true
+    }
+    return false
   }
 
   /** The members that may receive `topic` (ACLs, docs/security.md), as the dispatch strategy sees them. */
