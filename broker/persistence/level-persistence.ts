@@ -524,6 +524,12 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       }, client, writer)
     } finally {
       this.#draining.delete(client)
+      // Every CONNECT drains, a clean session's empty queue too: an empty
+      // queue left behind cost about 0.8 KB per idle connection
+      // (docs/benchmarks.md, "Idle connections"). No queue answers as an
+      // empty one does, and #queue() makes it again when needed.
+      const queue = this.#queues.get(client.id)
+      if (queue !== undefined && queue.bySeq.size === 0 && queue.dropped.size === 0 && !this.#isStreamed(client.id)) this.#queues.delete(client.id)
     }
   }
 
