@@ -36,7 +36,7 @@ run them with a no-op handler, the producer awaits every result.
   --rate <n>          steady rate in tasks/s instead of as fast as possible
   --seconds <n>       with --rate: run this long (tasks = rate x seconds; default 20)
   --batch <n>         tasks per submitMany()/addBulk() call in the -bulk systems (default 50)
-  --warmup <n>        tasks awaited before each measured run (default 200)
+  --warmup <n>        tasks awaited before each measured run (default 5000)
   --compare bullmq    run fleetq, bullmq (Redis, no persistence) and bullmq-aof
   --systems <a,b>     pick systems: ${taskSystemNames.join(', ')}
   --rounds <n>        run every system n times, alternating (default 1)
@@ -62,7 +62,7 @@ export function parseTaskOptions (argv: string[]): TaskBenchOptions | 'help' {
       rate: { type: 'string', default: '0' },
       seconds: { type: 'string', default: '20' },
       batch: { type: 'string', default: '50' },
-      warmup: { type: 'string', default: '200' },
+      warmup: { type: 'string', default: '5000' },
       compare: { type: 'string' },
       systems: { type: 'string' },
       rounds: { type: 'string', default: '1' },
