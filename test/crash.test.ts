@@ -1,24 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import mqtt, { type MqttClient } from 'mqtt'
+import { describe, expect, it } from 'vitest'
 import { startBrokerProcess } from './helpers/broker-process.js'
+import { crashTestClients } from './helpers/crash-clients.js'
 import { publishUntilAcked } from './helpers/publish-stream.js'
 import { connectCollecting, type Received } from './helpers/connect.js'
 import { expectNothingFor, waitUntil } from './helpers/wait.js'
 
-const opts = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 5000 }
-
 describe('kill -9 of the broker', () => {
-  // The broker processes and their data directories go when each test ends.
-  const clients: MqttClient[] = []
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
-  })
-
-  async function connect (url: string, clientId: string, clean: boolean): Promise<MqttClient> {
-    const client = await mqtt.connectAsync(url, { ...opts, clientId, clean })
-    clients.push(client)
-    return client
-  }
+  const { connect, track } = crashTestClients()
 
   it('delivers every PUBACKed QoS 1 message to persistent subscribers after SIGKILL mid-stream', async () => {
     const broker = await startBrokerProcess()
@@ -46,9 +34,9 @@ describe('kill -9 of the broker', () => {
 
     await broker.restart()
     const awayAgain = await connectCollecting(broker.url, { clientId: 'away', clean: false })
-    clients.push(awayAgain.client)
+    track(awayAgain.client)
     const onlineAgain = await connectCollecting(broker.url, { clientId: 'online', clean: false })
-    clients.push(onlineAgain.client)
+    track(onlineAgain.client)
 
     const numbers = (got: Received[]): Set<number> => new Set(got.map((m) => Number(m.payload)))
     const receivedAway = (): Set<number> => numbers(awayAgain.received)
@@ -73,7 +61,7 @@ describe('kill -9 of the broker', () => {
     const pub2 = await connect(broker.url, 'pub2', true)
     await pub2.publishAsync('state/dev1/cmd', 'reboot', { qos: 1 })
     const back = await connectCollecting(broker.url, { clientId: 'sleeper', clean: false })
-    clients.push(back.client)
+    track(back.client)
     const got = (): string[] => back.received.map((m) => `${m.topic}=${m.payload}`)
     await waitUntil(() => got().length >= 1, 'the command queued for the restored subscription')
     await back.client.subscribeAsync('state/+', { qos: 1 })

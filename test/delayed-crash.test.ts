@@ -1,25 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import mqtt, { type MqttClient } from 'mqtt'
+import { describe, expect, it } from 'vitest'
+import mqtt from 'mqtt'
 import { startBrokerProcess } from './helpers/broker-process.js'
+import { crashClientOptions, crashTestClients } from './helpers/crash-clients.js'
 import { connectCollecting, type Received } from './helpers/connect.js'
 import { uniqueTopic } from './helpers/start-broker.js'
 import { waitForEvent } from './helpers/mqtt-helpers.js'
 import { expectNothingFor, waitUntil } from './helpers/wait.js'
 
-const opts = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 5000 }
-
 describe('delayed messages across kill -9 of the broker', () => {
-  // The broker processes and their data directories go when each test ends.
-  const clients: MqttClient[] = []
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
-  })
-
-  async function connect (url: string, clientId: string, clean: boolean): Promise<MqttClient> {
-    const client = await mqtt.connectAsync(url, { ...opts, clientId, clean })
-    clients.push(client)
-    return client
-  }
+  const { connect, track } = crashTestClients()
 
   /** Registers a persistent session subscribed to `filter`, then leaves. */
   async function sleeper (url: string, clientId: string, filter: string): Promise<void> {
@@ -31,8 +20,8 @@ describe('delayed messages across kill -9 of the broker', () => {
   /** Resumes a persistent session, stamping each message with its arrival time (Date.now()). */
   async function connectTimed (url: string, clientId: string): Promise<{ received: Array<Received & { at: number }> }> {
     const received: Array<Received & { at: number }> = []
-    const client = mqtt.connect(url, { ...opts, clientId, clean: false })
-    clients.push(client)
+    const client = mqtt.connect(url, { ...crashClientOptions, clientId, clean: false })
+    track(client)
     // attached before CONNECT goes out: queued messages can come with the CONNACK
     client.on('message', (topic, payload, packet) => { received.push({ topic, payload: payload.toString(), packet, at: Date.now() }) })
     await waitForEvent(client, 'connect')
@@ -68,7 +57,7 @@ describe('delayed messages across kill -9 of the broker', () => {
     const t = uniqueTopic('batch')
     const received: Received[] = []
     const online = await connectCollecting(broker.url, { clientId: 'delayed-batch-sub', clean: false }, received)
-    clients.push(online.client)
+    track(online.client)
     await online.client.subscribeAsync(`${t}/#`, { qos: 1 })
     const pub = await connect(broker.url, 'delayed-batch-pub', true)
     const n = 5000
@@ -83,7 +72,7 @@ describe('delayed messages across kill -9 of the broker', () => {
 
     await broker.restart()
     const again = await connectCollecting(broker.url, { clientId: 'delayed-batch-sub', clean: false }, received)
-    clients.push(again.client)
+    track(again.client)
     const distinct = (): Set<string> => new Set(received.map((m) => m.payload))
     await waitUntil(() => distinct().size === n, () => `all ${n} messages (have ${distinct().size}, ${beforeKill} before the kill)`, 30_000)
     expect([...distinct()].map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i))

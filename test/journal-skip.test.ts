@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import mqtt, { type MqttClient } from 'mqtt'
+import type { MqttClient } from 'mqtt'
 import { persistenceWriteSeconds } from '../broker/observability/fixed-histogram.js'
 import { startBrokerProcess } from './helpers/broker-process.js'
+import { crashTestClients } from './helpers/crash-clients.js'
 import { connectCollecting, type Received } from './helpers/connect.js'
 import { Clients, waitForMessages } from './helpers/mqtt-helpers.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
@@ -15,8 +16,6 @@ import { waitUntil } from './helpers/wait.js'
  * destination still survives kill -9 right after its PUBACK, and what has
  * none costs no LevelDB write at all.
  */
-
-const opts = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 5000 }
 
 /**
  * Publishes QoS 1 messages numbered 0, 1, 2... to `topics` in turn, `window`
@@ -43,16 +42,7 @@ async function publishUntilEachAcked (pub: MqttClient, topics: string[], each: n
 }
 
 describe('journal skipped without a durable destination: kill -9', () => {
-  const clients: MqttClient[] = []
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
-  })
-
-  async function connect (url: string, clientId: string, clean: boolean): Promise<MqttClient> {
-    const client = await mqtt.connectAsync(url, { ...opts, clientId, clean })
-    clients.push(client)
-    return client
-  }
+  const { connect, track } = crashTestClients()
 
   it('delivers every PUBACKed message to persistent sessions, groups and dead letters, interleaved with clean-only publishes', async () => {
     const broker = await startBrokerProcess()
@@ -82,9 +72,9 @@ describe('journal skipped without a durable destination: kill -9', () => {
 
     await broker.restart()
     const awayAgain = await connectCollecting(broker.url, { clientId: 'away', clean: false })
-    clients.push(awayAgain.client)
+    track(awayAgain.client)
     const worker = await connectCollecting(broker.url, { clientId: 'member-again' })
-    clients.push(worker.client)
+    track(worker.client)
     await worker.client.publishAsync('$fleetq/share/prefetch', JSON.stringify({ prefetch: 500 }), { qos: 1 })
     await worker.client.subscribeAsync({ '$share/g/grouped/#': { qos: 1 }, '$share/dead-letters/$fleetq/dead/+': { qos: 1 } })
 
