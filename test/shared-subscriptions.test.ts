@@ -109,6 +109,27 @@ describe('shared subscriptions ($share/{group}/{filter})', () => {
     expect(stats().counters).toMatchObject({ enqueued: 2, delivered: 4, acked: 2, redelivered: 2, lateAcks: 1 })
   })
 
+  it('leases taken at different times each run out on their own: the group\'s one lease timer re-arms for the next', async () => {
+    b = await startBroker({ shared: { defaults: { ackTimeoutMs: 300, prefetch: 2 } } })
+    const topic = uniqueTopic('jobs')
+    const stuck = await raw('stuck')
+    await stuck.subscribe(`$share/g/${topic}`, 1)
+    const pub = await publisher()
+    await pub.publishAsync(topic, '0', { qos: 1 })
+    await waitUntil(() => stuck.received.length === 1, 'the stuck member to hold the first')
+    // The second lease starts well after the first, so it is not yet over when the first runs out.
+    await expectNothingFor(150, () => stuck.received.length > 1, 'another delivery')
+    await pub.publishAsync(topic, '1', { qos: 1 })
+    await waitUntil(() => stuck.received.length === 2, 'the stuck member to hold the second')
+    // Nothing is sent in between (the stuck member keeps its slots), so only the timer itself can re-arm for the second lease.
+    const counters = (): { redelivered: number } => findGroup(b!, `g/${topic}`)!.counters
+    await waitUntil(() => counters().redelivered === 2, 'both leases to run out', 10_000)
+    const healthy = await member('healthy', `$share/g/${topic}`)
+    await waitUntil(() => healthy.received.length === 2, 'both redelivered', 10_000)
+    expect(healthy.received.map((m) => [String(m.payload), m.packet.dup])).toEqual([['0', true], ['1', true]])
+    expect(findGroup(b, `g/${topic}`)!.counters).toMatchObject({ enqueued: 2, redelivered: 2 })
+  })
+
   it('with no members, 1,000 messages wait in the group across a restart and all reach the first member', async () => {
     b = await startBroker()
     const topic = uniqueTopic('jobs')

@@ -18,7 +18,8 @@ interface Inflight {
   message: GroupMessage
   member: Member
   messageId: number
-  timer: NodeJS.Timeout
+  /** When the lease runs out (`Date.now()` ms). */
+  deadline: number
 }
 
 export interface GroupCounters {
@@ -95,6 +96,8 @@ export class SharedGroup {
   /** Taken back from a member, in seq order: sent before anything pending. */
   #returned: GroupMessage[] = []
   readonly #inflight = new Map<number, Inflight>()
+  /** The one lease timer (`#armLeases`), or null when none is armed. */
+  #leaseTimer: NodeJS.Timeout | null = null
   readonly #members: Member[] = []
   #turn = 0
   #dispatching = false
@@ -261,7 +264,6 @@ export class SharedGroup {
     member.outstanding.delete(messageId)
     const inflight = this.#inflight.get(seq)
     if (inflight !== undefined && inflight.member === member && inflight.messageId === messageId) {
-      clearTimeout(inflight.timer)
       this.#inflight.delete(seq)
       this.counters.acked++
       this.#remove([seq])
@@ -319,7 +321,8 @@ export class SharedGroup {
 
   close (): void {
     this.#closed = true
-    for (const inflight of this.#inflight.values()) clearTimeout(inflight.timer)
+    if (this.#leaseTimer !== null) clearTimeout(this.#leaseTimer)
+    this.#leaseTimer = null
   }
 
   #dispatchFrom (queue: GroupMessage[], isPending: boolean): void {
@@ -402,14 +405,10 @@ export class SharedGroup {
     // write per batch, group-store.ts `sentThrough`), any other rewrites the message.
     this.#persistDeliveries(message, fromHead && message.deliveries === 1)
     const messageId = member.client.nextPacketId()
-    const inflight: Inflight = {
-      message,
-      member,
-      messageId,
-      timer: setTimeout(() => this.#leaseExpired(message.seq, messageId), this.options.ackTimeoutMs)
-    }
-    inflight.timer.unref()
+    const inflight: Inflight = { message, member, messageId, deadline: Date.now() + this.options.ackTimeoutMs }
+    this.#inflight.delete(message.seq) // re-added at the end: the map stays in deadline order (#armLeases)
     this.#inflight.set(message.seq, inflight)
+    this.#armLeases()
     member.outstanding.set(messageId, message.seq)
     // [MQTT-3.3.1-1] DUP on every send after the first
     member.client.writePublish({ topic: message.topic, payload, qos: 1, messageId, dup: message.deliveries > 1 })
@@ -429,18 +428,40 @@ export class SharedGroup {
     member.client.writePublish({ topic, payload, qos: 0, dup: false })
   }
 
-  #leaseExpired (seq: number, messageId: number): void {
-    const inflight = this.#inflight.get(seq)
-    if (inflight === undefined || inflight.messageId !== messageId) return
-    this.#logger.debug({ group: this.definition.key, clientId: inflight.member.clientId, seq }, 'ack timeout: message taken back')
-    // The member keeps the slot until it acks late or leaves: a member that
-    // stopped acknowledging should not be sent more.
-    this.#takeBack(inflight, 'ack timeout')
-    this.dispatch()
+  /**
+   * One timer per group for every lease, armed for the oldest: `#inflight`
+   * is in send order (an entry is deleted before it is sent again) and every
+   * lease is `ackTimeoutMs` long, so it is in deadline order too. A timer per
+   * message cost a setTimeout and a clearTimeout per task
+   * (docs/shared-subscriptions.md).
+   */
+  #armLeases (): void {
+    if (this.#leaseTimer !== null || this.#closed) return
+    const oldest = this.#inflight.values().next().value
+    if (oldest === undefined) return
+    this.#leaseTimer = setTimeout(() => {
+      this.#leaseTimer = null
+      this.#leasesExpired()
+    }, Math.max(0, oldest.deadline - Date.now()))
+    this.#leaseTimer.unref()
+  }
+
+  #leasesExpired (): void {
+    const now = Date.now()
+    let expired = 0
+    for (const inflight of this.#inflight.values()) {
+      if (inflight.deadline > now) break
+      this.#logger.debug({ group: this.definition.key, clientId: inflight.member.clientId, seq: inflight.message.seq }, 'ack timeout: message taken back')
+      // The member keeps the slot until it acks late or leaves: a member that
+      // stopped acknowledging should not be sent more.
+      this.#takeBack(inflight, 'ack timeout')
+      expired++
+    }
+    if (expired > 0) this.dispatch()
+    this.#armLeases()
   }
 
   #takeBack (inflight: Inflight, _reason: string): void {
-    clearTimeout(inflight.timer)
     this.#inflight.delete(inflight.message.seq)
     this.counters.redelivered++
     insertBySeq(this.#returned, inflight.message)
