@@ -378,6 +378,24 @@ describe('Aedes tripwires (broker/mqtt/internals)', () => {
     raw.destroy()
     expect(writes, 'the ten deliveries of one turn took one socket write each: is coalesceWrites still applied in MqttAdapter.handle?').toBeLessThanOrEqual(2)
   })
+
+  it('number cache: Aedes writes with the mqtt-packet we set cacheNumbers on, and packet identifiers still go out right (internals/number-cache.ts)', async () => {
+    b = await startBroker()
+    const fromAedes = createRequire(createRequire(import.meta.url).resolve('aedes')).resolve('mqtt-packet')
+    expect(fromAedes, 'Aedes has its own copy of mqtt-packet: skipNumberCache no longer reaches its writes').toBe(createRequire(import.meta.url).resolve('mqtt-packet'))
+    expect((mqttPacket.writeToStream as unknown as { cacheNumbers: boolean }).cacheNumbers).toBe(false)
+    const topic = uniqueTopic('numbers')
+    const sub = await clients.connect(b.url, { clientId: `${topic}-sub` })
+    const ids: Array<number | undefined> = []
+    sub.client.on('packetreceive', (packet: Packet) => { if (packet.cmd === 'publish') ids.push(packet.messageId) })
+    await sub.client.subscribeAsync(topic, { qos: 1 })
+    const pub = await clients.connect(b.url, { clientId: `${topic}-pub` })
+    for (let i = 0; i < 3; i++) await pub.client.publishAsync(topic, String(i), { qos: 1 })
+    await waitForMessages(sub.messages, 3, 'three QoS 1 deliveries')
+    expect(sub.messages.map((m) => m.payload)).toEqual(['0', '1', '2'])
+    expect(new Set(ids).size, 'each QoS 1 delivery carries its own packet identifier').toBe(3)
+    expect(ids.every((id) => typeof id === 'number' && id > 0)).toBe(true)
+  })
 })
 
 
