@@ -58,7 +58,7 @@ import type { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../protocol/topics.js'
-import { durableDestinations } from '../durability/durable-destinations.js'
+import { journalNeeded } from '../durability/durable-destinations.js'
 import type { PublishJournal } from '../durability/publish-journal.js'
 import { peerOf } from '../listeners/peer.js'
 import type { LevelPersistence } from '../persistence/level-persistence.js'
@@ -397,7 +397,7 @@ export class MqttAdapter {
     const authorize = createAuthorizePublish({
       ...services,
       // Only a publish something durable receives is written before its PUBACK (docs/durability.md, "What is journaled").
-      destinations: durableDestinations({ persistence, groups: services.groups }),
+      needsJournal: journalNeeded(persistence),
       access: this.#access,
       limits: this.#clientLimits,
       logger: this.#options.logger,

@@ -1,7 +1,6 @@
 import type { Client, PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
 import { DELAYED_DEAD_LETTER_TOPIC, isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../../protocol/topics.js'
-import { GROUPS, NONE, SESSIONS, type Destinations } from '../../durability/durable-destinations.js'
 import type { PublishJournal } from '../../durability/publish-journal.js'
 import type { DelayedMessages } from '../../scheduler/delayed-messages.js'
 import { deadLetterRecord } from '../../tasks/dead-letter.js'
@@ -39,12 +38,11 @@ export interface AuthorizePublishParts {
   delayed: Pick<DelayedMessages, 'hasRoom' | 'accept' | 'refused'>
   journal: Pick<PublishJournal, 'record'>
   /**
-   * What keeps the publish across a crash (broker/durability/durable-destinations.ts):
-   * the retained store or a persistent session's queue (then it is
-   * journaled), a shared group's queue (then the group stores it now), or
-   * nothing (then nothing is written).
+   * Whether a client's QoS 1 publish is journaled: when the retained store
+   * or a persistent session's queue keeps it (broker/durability/durable-destinations.ts).
+   * A shared group's queue keeps its own copy, appended here.
    */
-  destinations: (packet: PublishPacket) => Destinations
+  needsJournal: (packet: PublishPacket) => boolean
   groups: Pick<SharedSubscriptions, 'route'>
   limits: Pick<ClientLimits, 'topicRefusal' | 'publish'>
   logger: Logger
@@ -63,7 +61,7 @@ export interface AuthorizePublishParts {
  * disconnected), or null.
  */
 export function createAuthorizePublish (parts: AuthorizePublishParts) {
-  const { access, gate, delayed, journal, destinations, groups, logger } = parts
+  const { access, gate, delayed, journal, needsJournal, groups, logger } = parts
 
   /** Synchronous when the policy answers synchronously (allow-all does): the common publish takes no microtask hop. */
   function accessError (client: Client | null, topic: string): Error | null | Promise<Error | null> {
@@ -105,22 +103,17 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
    */
   function durableWrite (packet: PublishPacket, client: Client | null): Promise<void> | null {
     if (client === null || packet.qos !== 1) return null
-    const where = destinations(packet)
-    if (where === NONE) return null
     // A group's append is the durable copy of a message in its queue
     // (docs/durability.md, "Stored by its group"): made now, before the
     // PUBACK, instead of a journal entry, and not again in `published`.
     // Every QoS 1 client publish a group matches is queued here, so the
     // groups see one publisher's messages in the order they were authorized.
-    const routed = (where & GROUPS) === 0 ? null : routeNow(packet)
-    const written = (where & SESSIONS) === 0 ? null : journal.record(packet)
+    // null when no group matches: route's own lookup is the only one.
+    const routed = groups.route(packet.topic, toBuffer(packet.payload), 1, isCheckedEnvelope(packet))
+    if (routed !== null) (packet as PublishPacket & { [ROUTED_AT_GATE]?: true })[ROUTED_AT_GATE] = true
+    const written = needsJournal(packet) ? journal.record(packet) : null
     if (routed === null) return written
     return written === null ? routed : Promise.all([routed, written]).then(() => undefined)
-  }
-
-  function routeNow (packet: PublishPacket): Promise<void> | null {
-    ;(packet as PublishPacket & { [ROUTED_AT_GATE]?: true })[ROUTED_AT_GATE] = true
-    return groups.route(packet.topic, toBuffer(packet.payload), 1, isCheckedEnvelope(packet))
   }
 
   /**
