@@ -368,12 +368,9 @@ export class SharedGroup {
     if (isPending) this.#compact()
   }
 
-  /** Whether any member has room in its window (the `hasRoom` of {@link #candidates}, for every member). */
+  /** Whether any member has room in its window, whatever the topic. */
   #anyRoom (): boolean {
-    for (const m of this.#members) {
-      if (m.outstanding.size < m.prefetch && m.client.writable) return true
-    }
-    return false
+    return this.#members.some(hasRoom)
   }
 
   /** The members that may receive `topic` (ACLs, docs/security.md), as the dispatch strategy sees them. */
@@ -382,7 +379,7 @@ export class SharedGroup {
     const candidates = eligible.map((m) => ({
       clientId: m.clientId,
       inflight: m.outstanding.size,
-      hasRoom: m.outstanding.size < m.prefetch && m.client.writable
+      hasRoom: hasRoom(m)
     }))
     return { candidates, eligible }
   }
@@ -519,4 +516,9 @@ function insertBySeq (list: GroupMessage[], message: GroupMessage): void {
   let i = list.length
   while (i > 0 && (list[i - 1] as GroupMessage).seq > message.seq) i--
   list.splice(i, 0, message)
+}
+
+/** Room in its window for one more QoS 1 message, and a socket taking writes. */
+function hasRoom (m: Member): boolean {
+  return m.outstanding.size < m.prefetch && m.client.writable
 }
