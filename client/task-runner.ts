@@ -106,13 +106,13 @@ export class TaskRunner {
       const value = this.#handler(envelope.payload, context)
       // A handler that ignores its signal keeps running; its outcome is ignored.
       result = isThenable(value) ? await context.race(value) : value
-      this.#ended(context)
       // Serialised once, here: a result that cannot be is the handler's failure, not ours.
       const completed: TaskResultMessage = { id: envelope.id, status: 'completed', result, attempts: envelope.attempt }
       message = JSON.stringify(completed)
     } catch (err) {
-      this.#ended(context)
       return this.#failed(envelope, toError(err), delivery)
+    } finally {
+      this.#ended(context)
     }
     if (delivery.stale()) return 'hold'
     // Not awaited: the broker reads the result before the task's PUBACK that
@@ -124,7 +124,7 @@ export class TaskRunner {
     return 'ack'
   }
 
-  // The handler returned or threw, or its deadline passed. Safe to call twice.
+  // The handler returned or threw, or its deadline passed.
   #ended (context: RunContext): void {
     this.#deadlines.delete(context)
     context.done()
