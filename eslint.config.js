@@ -39,7 +39,7 @@ const browserGlobals = Object.fromEntries([
 ].map((name) => [name, 'readonly']))
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'data/**', 'node_modules/**', 'coverage/**'] },
+  { ignores: ['dist/**', '.bench-build/**', 'data/**', 'node_modules/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
