@@ -81,6 +81,9 @@ export interface LevelPersistenceEvents {
 /** Acknowledged queued messages remembered, across all clients (`#rememberAcked`). */
 const ACKED_REMEMBERED = 4096
 
+/** What an enqueue with no subscriber answers: one settled promise for all (Aedes only awaits it). */
+const RESOLVED = Promise.resolve()
+
 export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   readonly #stores: SessionStores
   readonly #writes: WriteBatcher
@@ -217,8 +220,8 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     return this.#subs.matchesAny(topic)
   }
 
-  async subscriptionsByTopic (topic: string): Promise<TrieSub[]> {
-    return this.#subs.match(topic)
+  subscriptionsByTopic (topic: string): Promise<TrieSub[]> {
+    return Promise.resolve(this.#subs.match(topic))
   }
 
   async cleanSubscriptions (client: ClientRef): Promise<void> {
@@ -256,7 +259,14 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     this.#enqueueListener = listener
   }
 
-  async outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+  outgoingEnqueueCombi (subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+    // No persistent session matched (every publish when clients are clean):
+    // the listener and nothing else, without an async function's promises.
+    if (subs.length === 0 && this.#enqueueChain === null) return this.#enqueue(subs, packet)
+    return this.#enqueueCombi(subs, packet)
+  }
+
+  async #enqueueCombi (subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
     let loads: Array<Promise<void>> | null = null
     for (const { clientId } of subs) {
       const loading = this.#stored.load(clientId)
@@ -285,7 +295,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   #enqueue (subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
     if (subs.length === 0) {
       this.#enqueueListener?.(packet)
-      return Promise.resolve()
+      return RESOLVED
     }
     const seq = ++this.#seq
     const value = encodeQueuedPacket({ ...packet, messageId: undefined })

@@ -81,6 +81,9 @@ export class SubscriptionIndex {
   }
 
   match (topic: string): TrieSub[] {
+    // Aedes asks for every QoS > 0 publish; with clean-session clients only
+    // there is nothing to match, and the trie would still split the topic.
+    if (this.#trie.subscriptionsCount === 0) return []
     return this.#trie.match(topic) as TrieSub[]
   }
 

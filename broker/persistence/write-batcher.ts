@@ -28,8 +28,14 @@ export interface WriteOptions {
   untracked?: boolean
 }
 
+/**
+ * The writes of one turn: their ops in issue order, and the one promise
+ * every caller of that turn gets. A promise and a record per write were a
+ * visible part of the broker's CPU per task (docs/benchmarks.md).
+ */
 interface Pending {
   ops: BatcherOp[]
+  done: Promise<void>
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -55,7 +61,8 @@ const byWriter = new WeakMap<BatchWriter, WriteBatcher>()
  */
 export class WriteBatcher {
   readonly #db: BatchWriter
-  #queue: Pending[] = []
+  /** The next batch, collecting this turn's writes; null when none waits. */
+  #next: Pending | null = null
   // Values written but not yet in the store (null: a pending delete), per
   // sublevel, so reads see their own writes before the batch lands.
   readonly #unwritten = new Map<KeyValueStore, Map<string, Buffer | null>>()
@@ -96,10 +103,14 @@ export class WriteBatcher {
         unwritten.set(op.key, op.type === 'put' ? op.value : null)
       }
     }
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ ops, resolve, reject })
+    let next = this.#next
+    if (next === null) {
+      next = pendingBatch()
+      this.#next = next
       this.#schedule()
-    })
+    }
+    for (const op of ops) next.ops.push(op)
+    return next.done
   }
 
   /** The value of a write not yet stored: a Buffer, null for a delete, undefined if none. */
@@ -109,7 +120,7 @@ export class WriteBatcher {
 
   /** Resolves once every write issued before the call has been written. */
   async idle (): Promise<void> {
-    while (this.#queue.length > 0 || this.#flushing !== null || this.#scheduled) {
+    while (this.#next !== null || this.#flushing !== null || this.#scheduled) {
       if (this.#flushing !== null) {
         await this.#flushing
       } else {
@@ -125,18 +136,21 @@ export class WriteBatcher {
       this.#scheduled = false
       this.#flushing = this.#flush().finally(() => {
         this.#flushing = null
-        if (this.#queue.length > 0) this.#schedule()
+        if (this.#next !== null) this.#schedule()
       })
     })
   }
 
   async #flush (): Promise<void> {
-    const pending = this.#queue
-    this.#queue = []
-    const ops: Op[] = []
+    const pending = this.#next
+    this.#next = null
+    if (pending === null) return
+    // Lazy puts are encoded now, in place: the array is this batch's own.
+    const ops = pending.ops as Op[]
     try {
-      for (const p of pending) {
-        for (const op of p.ops) ops.push('encode' in op ? { type: 'put', sublevel: op.sublevel, key: op.key, value: op.encode() } : op)
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i] as BatcherOp
+        if ('encode' in op) ops[i] = { type: 'put', sublevel: op.sublevel, key: op.key, value: op.encode() }
       }
       const started = performance.now()
       await this.#db.batch(ops)
@@ -151,9 +165,19 @@ export class WriteBatcher {
           if (unwritten.get(op.key) === value) unwritten.delete(op.key)
         }
       }
-      for (const p of pending) p.resolve()
+      pending.resolve()
     } catch (err) {
-      for (const p of pending) p.reject(err)
+      pending.reject(err)
     }
   }
+}
+
+function pendingBatch (): Pending {
+  let resolve!: () => void
+  let reject!: (err: unknown) => void
+  const done = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { ops: [], done, resolve, reject }
 }

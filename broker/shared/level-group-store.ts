@@ -156,8 +156,9 @@ export class LevelGroupStore implements GroupStore {
     return written
   }
 
-  async remove (key: string, seqs: number[]): Promise<void> {
-    await this.#writes.write(seqs.map((seq) => ({ type: 'del' as const, sublevel: this.#messages, key: messageKey(key, seq) })), UNTRACKED)
+  remove (key: string, seqs: number[]): Promise<void> {
+    // The batch's own promise: no async wrapper per acknowledged message.
+    return this.#writes.write(seqs.map((seq) => ({ type: 'del' as const, sublevel: this.#messages, key: messageKey(key, seq) })), UNTRACKED)
   }
 
   async flush (): Promise<void> {

@@ -72,6 +72,9 @@ export interface GroupStats {
   oldestEnqueuedAt: number | null
 }
 
+/** What an enqueue that stores nothing answers: one settled promise for all. */
+const RESOLVED = Promise.resolve()
+
 /** How many waiting messages one dispatch pass looks at when some must wait (hash). */
 const SCAN_LIMIT = 1000
 
@@ -229,17 +232,27 @@ export class SharedGroup {
    * Stores (QoS 1) and dispatches a published message. Resolves once the
    * message is durable in this group's queue.
    */
-  async enqueue (topic: string, payload: Buffer, qos: 0 | 1, checkedEnvelope = false): Promise<void> {
-    if (this.#closed) return
+  enqueue (topic: string, payload: Buffer, qos: 0 | 1, checkedEnvelope = false): Promise<void> {
+    // Not an async function: a task's append answers with its batch's own
+    // promise, not one more wrapped around it (docs/benchmarks.md, "CPU profiles").
+    try {
+      return this.#enqueue(topic, payload, qos, checkedEnvelope)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  #enqueue (topic: string, payload: Buffer, qos: 0 | 1, checkedEnvelope: boolean): Promise<void> {
+    if (this.#closed) return RESOLVED
     if (qos === 0) {
       // Not stored, so a paused group cannot keep it.
       if (this.#paused) this.counters.qos0Dropped++
       else this.#sendQos0(topic, payload)
-      return
+      return RESOLVED
     }
     if (this.depth >= this.options.maxLength) {
       this.counters.overflowed++
-      if (this.options.overflow === 'drop-new') return
+      if (this.options.overflow === 'drop-new') return RESOLVED
       this.#dropOldest()
     }
     const message: GroupMessage = { seq: this.#store.nextSeq(), topic, payload, qos, enqueuedAt: Date.now(), deliveries: 0, checkedEnvelope }
@@ -253,7 +266,7 @@ export class SharedGroup {
     this.counters.enqueued++
     this.#pending.push(message)
     this.dispatch()
-    await stored
+    return stored
   }
 
   /** A PUBACK from `client`; false if the identifier is not one of this group's. */
@@ -329,6 +342,13 @@ export class SharedGroup {
     const start = isPending ? this.#head : 0
     let i = start
     let scanned = 0
+    // The members that may receive a topic, as the strategy sees them, built
+    // once per topic in this pass and refreshed in place for each message
+    // (its messages usually share one topic): no arrays and no object per
+    // member per message. Membership cannot change during the pass.
+    let topic: string | null = null
+    let eligible: Member[] = []
+    let candidates: Candidate[] = []
     while (i < queue.length && scanned < SCAN_LIMIT) {
       // No member has room, so no message can go, whatever its topic: stop
       // before building candidates. With a backlog this is every enqueue and
@@ -337,8 +357,14 @@ export class SharedGroup {
       // at up to SCAN_LIMIT messages for nothing.
       if (!this.#anyRoom()) break
       const message = queue[i] as GroupMessage
-      const { candidates, eligible } = this.#candidates(message.topic)
-      if (!candidates.some((m) => m.hasRoom)) {
+      if (message.topic !== topic) {
+        topic = message.topic
+        eligible = this.#members.filter((m) => m.client.mayReceive(message.topic))
+        candidates = eligible.map(toCandidate)
+      } else {
+        refreshCandidates(candidates, eligible)
+      }
+      if (!anyCandidateRoom(candidates)) {
         // Every member is full: nothing later can go either. A member the
         // access policy keeps from this topic is not full, just not offered it.
         if (eligible.length === this.#members.length) return
@@ -371,17 +397,6 @@ export class SharedGroup {
   /** Whether any member has room in its window, whatever the topic. */
   #anyRoom (): boolean {
     return this.#members.some(hasRoom)
-  }
-
-  /** The members that may receive `topic` (ACLs, docs/security.md), as the dispatch strategy sees them. */
-  #candidates (topic: string): { candidates: Candidate[], eligible: Member[] } {
-    const eligible = this.#members.filter((m) => m.client.mayReceive(topic))
-    const candidates = eligible.map((m) => ({
-      clientId: m.clientId,
-      inflight: m.outstanding.size,
-      hasRoom: hasRoom(m)
-    }))
-    return { candidates, eligible }
   }
 
   /** `fromHead`: the oldest waiting message, so every earlier one of the queue has been sent (or dropped). */
@@ -516,6 +531,26 @@ function insertBySeq (list: GroupMessage[], message: GroupMessage): void {
   let i = list.length
   while (i > 0 && (list[i - 1] as GroupMessage).seq > message.seq) i--
   list.splice(i, 0, message)
+}
+
+/** A member that may receive the topic (ACLs, docs/security.md), as the dispatch strategy sees it. */
+function toCandidate (m: Member): Candidate {
+  return { clientId: m.clientId, inflight: m.outstanding.size, hasRoom: hasRoom(m) }
+}
+
+/** The windows moved since the candidates were built (a send, an ack): read them again. */
+function refreshCandidates (candidates: Candidate[], eligible: readonly Member[]): void {
+  for (let k = 0; k < candidates.length; k++) {
+    const c = candidates[k] as Candidate
+    const m = eligible[k] as Member
+    c.inflight = m.outstanding.size
+    c.hasRoom = hasRoom(m)
+  }
+}
+
+function anyCandidateRoom (candidates: readonly Candidate[]): boolean {
+  for (const c of candidates) if (c.hasRoom) return true
+  return false
 }
 
 /** Room in its window for one more QoS 1 message, and a socket taking writes. */

@@ -6,10 +6,14 @@ import { resolveGroupOptions, type SharedSubscriptionOptions } from './group-opt
 import type { GroupDefinition, GroupStore } from './group-store.js'
 import { isShareTopic, parseShareTopic, PREFETCH_TOPIC, topicMatches, type ShareTopic } from '../../protocol/topics.js'
 import { SharedGroup, type GroupStats } from './shared-group.js'
+import { FirstLevels } from './first-levels.js'
 import { parseUntrustedJson } from '../untrusted-json.js'
 
 
 const SWEEP_INTERVAL_MS = 1000
+
+/** Topics whose matching groups are remembered; past it the memory starts afresh (a fleet of per-device topics must not grow it). */
+const MATCH_CACHE_TOPICS = 1024
 
 /**
  * `$share/{group}/{filter}` for MQTT 3.1.1 clients, which Aedes lacks
@@ -23,6 +27,14 @@ export class SharedSubscriptions {
   readonly #logger: Logger
   readonly #groups = new Map<string, SharedGroup>()
   readonly #matcher = new Qlobber<string>({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true })
+  /** Asked before the matcher: most topics no group takes are told apart by their first level. */
+  readonly #firstLevels = new FirstLevels()
+  /**
+   * The matcher's answer by topic, until a group is added or removed: a
+   * task type's topic is routed for every submission (docs/benchmarks.md,
+   * "CPU profiles"). Never mutated by a caller.
+   */
+  readonly #matchCache = new Map<string, readonly string[]>()
   readonly #memberships = new Map<Connection, Set<SharedGroup>>()
   readonly #prefetch = new Map<string, { all?: number, byGroup: Map<string, number> }>()
   readonly #sweep: NodeJS.Timeout
@@ -106,8 +118,8 @@ export class SharedSubscriptions {
    * `checkedEnvelope`: the task gate checked the payload (GroupMessage).
    */
   route (topic: string, payload: Buffer, qos: number, checkedEnvelope = false): Promise<void> | null {
-    if (this.#closed || this.#groups.size === 0 || isShareTopic(topic)) return null
-    const keys = this.#matcher.match(topic)
+    if (this.#closed || !this.#firstLevels.mayMatch(topic) || isShareTopic(topic)) return null
+    const keys = this.#match(topic)
     if (keys.length === 0) return null
     const work: Array<Promise<void>> = []
     for (const key of keys.length === 1 ? keys : new Set(keys)) {
@@ -128,8 +140,8 @@ export class SharedSubscriptions {
    * journal settlement) that must not walk every group's filter.
    */
   matches (topic: string): boolean {
-    if (this.#closed || this.#groups.size === 0 || isShareTopic(topic)) return false
-    for (const key of this.#matcher.match(topic)) {
+    if (this.#closed || !this.#firstLevels.mayMatch(topic) || isShareTopic(topic)) return false
+    for (const key of this.#match(topic)) {
       const group = this.#groups.get(key)
       if (group === undefined) continue
       // [MQTT-4.7.2-1] wildcards at the start do not match $ topics
@@ -273,13 +285,27 @@ export class SharedSubscriptions {
     const group = new SharedGroup(definition, resolveGroupOptions(this.#options, definition.group), this.#store, this.#logger)
     this.#groups.set(definition.key, group)
     this.#matcher.add(definition.filter, definition.key)
+    this.#firstLevels.add(definition.filter)
+    this.#matchCache.clear()
     return group
+  }
+
+  #match (topic: string): readonly string[] {
+    let keys = this.#matchCache.get(topic)
+    if (keys === undefined) {
+      keys = this.#matcher.match(topic)
+      if (this.#matchCache.size >= MATCH_CACHE_TOPICS) this.#matchCache.clear()
+      this.#matchCache.set(topic, keys)
+    }
+    return keys
   }
 
   #removeGroup (group: SharedGroup): void {
     group.close()
     this.#groups.delete(group.definition.key)
     this.#matcher.remove(group.definition.filter, group.definition.key)
+    this.#firstLevels.remove(group.definition.filter)
+    this.#matchCache.clear()
   }
 
   #prefetchFor (clientId: string, group: string): number | undefined {

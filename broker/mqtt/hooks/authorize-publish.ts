@@ -16,8 +16,10 @@ const DELAYED_CARRIER = Symbol('fleetq.delayedCarrier')
 const ROUTED_AT_GATE = Symbol('fleetq.routedAtGate')
 
 /**
- * A client's QoS 1 publish already queued in its shared groups by
- * authorizePublish, before the PUBACK: `published` must not queue it again.
+ * A client's QoS 1 publish whose shared groups authorizePublish already
+ * handled before the PUBACK: it queued the message in each matching group,
+ * or found none. `published` must not queue it again, nor look the topic up
+ * a second time (one trie match per publish, not two: docs/benchmarks.md).
  */
 export function isRoutedAtGate (packet: PublishPacket): boolean {
   return (packet as PublishPacket & { [ROUTED_AT_GATE]?: true })[ROUTED_AT_GATE] === true
@@ -108,9 +110,10 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     // PUBACK, instead of a journal entry, and not again in `published`.
     // Every QoS 1 client publish a group matches is queued here, so the
     // groups see one publisher's messages in the order they were authorized.
-    // null when no group matches: route's own lookup is the only one.
+    // null when no group matches: route's own lookup is the only one, and
+    // the mark tells `published` (and the journal settlement) not to repeat it.
     const routed = groups.route(packet.topic, toBuffer(packet.payload), 1, isCheckedEnvelope(packet))
-    if (routed !== null) (packet as PublishPacket & { [ROUTED_AT_GATE]?: true })[ROUTED_AT_GATE] = true
+    ;(packet as PublishPacket & { [ROUTED_AT_GATE]?: true })[ROUTED_AT_GATE] = true
     const written = needsJournal(packet) ? journal.record(packet) : null
     if (routed === null) return written
     return written === null ? routed : Promise.all([routed, written]).then(() => undefined)

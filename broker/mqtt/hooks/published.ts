@@ -29,7 +29,7 @@ export function createPublished ({ groups, journal, logger, connectionOf, schedu
   return function published (packet: AedesPublishPacket, client: Client | null): Error | null | Promise<Error | null> {
     if (client !== null && packet.topic === PREFETCH_TOPIC) groups.setPrefetch(connectionOf(client), toBuffer(packet.payload))
     if (client !== null && packet.topic === SCHEDULE_REQUEST_TOPIC) scheduleRequest(client, toBuffer(packet.payload))
-    // Stored for later, or queued in its groups already, by authorizePublish: nothing to route now.
+    // Stored for later, or its groups handled already (queued in each, or none matched) by authorizePublish: nothing to route now.
     if (isDelayedCarrier(packet) || isRoutedAtGate(packet)) {
       journal.settle(packet)
       return null

@@ -72,7 +72,7 @@ export class JournalSettlement {
     const original = this.#byPayload.get(packet.payload)
     if (original === undefined) return
     this.#byPayload.delete(packet.payload)
-    // Queued in its groups before the PUBACK (hooks/authorize-publish.ts): only a later group append would need the entry.
+    // Its groups were handled before the PUBACK (queued in each, or none matched: hooks/authorize-publish.ts): only a later group append would need the entry.
     if (!isRoutedAtGate(original as Parameters<typeof isRoutedAtGate>[0]) && this.#mayReachGroup(packet.topic)) return
     ;(original as { [SETTLED]?: true })[SETTLED] = true
     this.#journal.settle(original as Parameters<PublishJournal['settle']>[0])
