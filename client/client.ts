@@ -93,11 +93,12 @@ export class Client extends EventEmitter<ClientEvents> {
     this.#url = url
     this.#options = options
     this.#schemas = schemas === undefined ? null : Promise.resolve(schemas)
+    const replyQos = replyQosFor(options)
     this.#producer = new Producer({
       clientId: this.clientId,
       schemas: () => this.#loadSchemas(),
       publishJson: (topic, value, opts) => this.publishJson(topic, value, opts),
-      subscribeRoute: (filter) => this.#sendSubscribe(filter, 1)
+      subscribeRoute: (filter) => this.#sendSubscribe(filter, replyQos)
     })
     // Installed before CONNACK: a persistent session's queued results can
     // arrive right after it, before any submit() of this process.
@@ -105,7 +106,7 @@ export class Client extends EventEmitter<ClientEvents> {
     this.schedules = new Schedules({
       clientId: this.clientId,
       publishJson: (topic, value, opts) => this.publishJson(topic, value, opts),
-      subscribeRoute: (filter) => this.#sendSubscribe(filter, 1)
+      subscribeRoute: (filter) => this.#sendSubscribe(filter, replyQos)
     })
     this.#routes.set(this.schedules.replyFilter, new Set([(m) => this.schedules.onReply(m)]))
     raw.on('message', (_topic, _payload, packet) => this.#dispatch(packet))
@@ -332,6 +333,21 @@ export async function connect (url: string, options: ConnectOptions = {}): Promi
     throw new FleetqClientError(ErrorCodes.CONNECT_FAILED, `could not connect to ${url}: ${(err as Error).message}`, { cause: err })
   }
   return client
+}
+
+/**
+ * The QoS this client subscribes to its own results and replies with
+ * (`$fleetq/results/{clientId}/+`, `$fleetq/replies/{clientId}/+`). A clean
+ * session lasts as long as its connection and is then discarded, its
+ * unacknowledged QoS 1 messages with it [MQTT-3.1.2-6]; only a persistent
+ * session has them resent after a reconnection [MQTT-4.4.0-1]. So for a
+ * clean session QoS 0 delivers exactly what QoS 1 would, in order on the
+ * one TCP connection, without a PUBACK from this client per result and the
+ * broker's packet id and in-flight state for each (docs/client.md, "Topics").
+ * A persistent session keeps QoS 1: its results wait while it is offline.
+ */
+function replyQosFor (options: IClientOptions): 0 | 1 {
+  return options.clean === false ? 1 : 0
 }
 
 /**
