@@ -2,12 +2,13 @@
 // in this process (so its heap can be read), N idle connections come from
 // one bench/connections-worker.ts process; memoryUsage() after a full GC and,
 // with --snapshot, a heap snapshot diff by constructor.
-// Usage: node --expose-gc --import tsx bench/connections-heap.ts [--connections 5000] [--snapshot] [--top 40] [--storm]
+// Usage: node --expose-gc --import tsx bench/connections-heap.ts [--connections 5000] [--snapshot] [--top 40] [--storm] [--smaps]
+// (--smaps: RSS per connection by kind of mapping, from /proc/self/smaps: malloc's heap, anonymous mappings, the rest)
 // (under --cpu-prof it writes the source maps bench/cpu-profile-top.ts reads)
 // (started through `bash -c 'ulimit -n "$(ulimit -Hn)" && exec ...'` for more than ~1,000 connections)
 import { fork } from 'node:child_process'
 import { connect } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     top: { type: 'string', default: '40' },
     persistence: { type: 'string', default: 'level' },
     storm: { type: 'boolean', default: false },
+    smaps: { type: 'boolean', default: false },
     'write-snapshots': { type: 'string' },
     // A compiled broker (`tsc -p tsconfig.build.json --outDir <dir>`): <dir>/broker/index.js. Under tsx,
     // esbuild's keepNames turns every named function made per connection into a dictionary-mode object.
@@ -49,6 +51,34 @@ async function settled (): Promise<Usage> {
     await new Promise((resolve) => setTimeout(resolve, 200))
   }
   return usage()
+}
+
+/**
+ * Resident kB by kind of mapping: `[heap]` (malloc's brk heap: native
+ * objects such as each socket's TCPWrap), anonymous mappings (the V8 heap's
+ * pages, malloc's mmap'd arenas and large blocks, thread stacks) and the rest
+ * (files, the binary).
+ */
+async function smaps (): Promise<Record<'heap' | 'anonymous' | 'other', number> & { regions: Map<string, number> }> {
+  const out = { heap: 0, anonymous: 0, other: 0, regions: new Map<string, number>() }
+  let kind: 'heap' | 'anonymous' | 'other' = 'other'
+  let region = ''
+  for (const line of (await readFile('/proc/self/smaps', 'utf8')).split('\n')) {
+    const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (header !== null) {
+      const name = header[3] ?? ''
+      kind = name === '[heap]' ? 'heap' : name === '' ? 'anonymous' : 'other'
+      const sizeKb = (parseInt(header[2] ?? '0', 16) - parseInt(header[1] ?? '0', 16)) / 1024
+      region = `${header[1] ?? ''} ${kind} ${sizeKb} kB`
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss !== null) {
+      out[kind] += Number(rss[1])
+      out.regions.set(region, Number(rss[1]))
+    }
+  }
+  return out
 }
 
 /** Self size and count by "type:name" of every node of a heap snapshot. */
@@ -147,6 +177,8 @@ async function warmUp (port: number): Promise<void> {
 await warmUp(broker.port)
 
 const before = await settled()
+const spacesBefore = new Map(v8.getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size]))
+const smapsBefore = values.smaps ? await smaps() : null
 const snapshotDir = values['write-snapshots']
 if (snapshotDir !== undefined) v8.writeHeapSnapshot(join(snapshotDir, 'before.heapsnapshot'))
 const snapBefore = values.snapshot ? byConstructor() : null
@@ -160,14 +192,21 @@ const cpu = process.cpuUsage(cpu0)
 await new Promise((resolve) => setTimeout(resolve, 3_000))
 const raw = usage()
 const after = await settled()
+const smapsAfter = values.smaps ? await smaps() : null
 const per = (k: keyof Usage, a: Usage = after): string => ((a[k] - before[k]) / connected.ok).toFixed(0).padStart(7)
 process.stdout.write(`${connected.ok} connected (${connected.failed} failed) in ${seconds.toFixed(2)} s: ${(connected.ok / seconds).toFixed(0)}/s, broker CPU ${((cpu.user + cpu.system) / connected.ok).toFixed(0)} µs per connect\n`)
 for (const [label, u] of [['3 s after, no GC', raw], ['after full GC', after]] as const) {
   process.stdout.write(`bytes per connection (${label}): rss ${per('rss', u)}  heapTotal ${per('heapTotal', u)}  heapUsed ${per('heapUsed', u)}  external ${per('external', u)}\n`)
 }
 process.stdout.write(`rss before ${(before.rss / 1048576).toFixed(1)} MB, heapTotal ${(before.heapTotal / 1048576).toFixed(1)} MB\n`)
+if (smapsBefore !== null && smapsAfter !== null) {
+  const kinds = ['heap', 'anonymous', 'other'] as const
+  process.stdout.write(`rss per connection by mapping (after full GC): ${kinds.map((k) => `${k} ${((smapsAfter[k] - smapsBefore[k]) * 1024 / connected.ok).toFixed(0)}`).join('  ')}\n`)
+  const grown = [...smapsAfter.regions].map(([r, kb]) => [r, kb - (smapsBefore.regions.get(r) ?? 0)] as const).filter(([, kb]) => Math.abs(kb) >= 512).sort((a, b) => b[1] - a[1])
+  for (const [r, kb] of grown.slice(0, 15)) process.stdout.write(`  ${r}: ${kb > 0 ? '+' : ''}${kb} kB\n`)
+}
 for (const space of v8.getHeapSpaceStatistics()) {
-  process.stdout.write(`  ${space.space_name.padEnd(26)} size ${(space.space_size / 1048576).toFixed(1).padStart(6)} MB used ${(space.space_used_size / 1048576).toFixed(1).padStart(6)} MB\n`)
+  process.stdout.write(`  ${space.space_name.padEnd(26)} size ${((spacesBefore.get(space.space_name) ?? 0) / 1048576).toFixed(1).padStart(6)} → ${(space.space_size / 1048576).toFixed(1).padStart(6)} MB, used ${(space.space_used_size / 1048576).toFixed(1).padStart(6)} MB\n`)
 }
 if (snapshotDir !== undefined) v8.writeHeapSnapshot(join(snapshotDir, 'after.heapsnapshot'))
 if (snapBefore !== null) {

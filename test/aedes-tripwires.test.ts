@@ -15,6 +15,7 @@ import { keepaliveSecondsOf } from '../broker/mqtt/internals/keepalive.js'
 import { deferred } from './helpers/deferred.js'
 import { Clients, expectNothingFor, waitForMessages, waitUntil } from './helpers/mqtt-helpers.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
+import { aedesClientOf } from './helpers/aedes-client.js'
 
 /*
  * Tripwires for what broker/mqtt/ relies on inside Aedes 1.2 (pinned
@@ -45,11 +46,7 @@ describe('Aedes tripwires (broker/mqtt/internals)', () => {
   })
 
   const internals = (): AedesInternals => b!.broker.aedes as unknown as AedesInternals
-  const aedesClient = (id: string): AedesInternals['clients'][string] => {
-    const client = internals().clients[id]
-    if (client === undefined) throw new Error(`Aedes has no client ${id} in broker.clients`)
-    return client
-  }
+  const aedesClient = (id: string): AedesInternals['clients'][string] => aedesClientOf<AedesInternals['clients'][string]>(b, id)
 
   it('runs the Aedes version the patches were checked against (package.json pins ~1.2.0)', async () => {
     b = await startBroker()

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { leanClient, LazySet } from '../broker/mqtt/internals/lean-client.js'
 import { Clients, waitForMessages } from './helpers/mqtt-helpers.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
+import { aedesClientOf } from './helpers/aedes-client.js'
 
 /*
  * Tripwire for broker/mqtt/internals/lean-client.ts: what it replaces on an
@@ -22,11 +23,7 @@ describe('lean client (broker/mqtt/internals/lean-client.ts)', () => {
     b = undefined
   })
 
-  const aedesClient = (id: string): Internals => {
-    const client = (b!.broker.aedes as unknown as { clients: Record<string, Internals | undefined> }).clients[id]
-    if (client === undefined) throw new Error(`Aedes has no client ${id}`)
-    return client
-  }
+  const aedesClient = (id: string): Internals => aedesClientOf<Internals>(b, id)
 
   it('finds what it replaces on an Aedes client, and the client still parses, holds QoS 2 in flight and dedupes', async () => {
     b = await startBroker()

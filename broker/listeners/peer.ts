@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net'
+import { Socket, type Server } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 
@@ -20,25 +20,27 @@ export interface PeerInfo {
   readonly certificateCN: string | undefined
 }
 
-/** What is recorded for a plain TCP connection: its socket has the rest. */
-const TCP = 'mqtt'
-
 // Keyed by the stream handed to the adapter (Aedes's `client.conn`): dropped with it.
-const peers = new WeakMap<Duplex, PeerInfo | typeof TCP>()
+const peers = new WeakMap<Duplex, PeerInfo>()
 
-/** Called by each listener before it hands `stream` to the adapter. */
+/** The servers of the plain TCP listeners (tcp.ts). */
+const tcpServers = new WeakSet<Server>()
+
+/** Called by each listener but the TCP one before it hands `stream` to the adapter. */
 export function recordPeer (stream: Duplex, info: PeerInfo): void {
   peers.set(stream, info)
 }
 
 /**
- * {@link recordPeer} for a plain TCP connection, with nothing allocated for
- * it: its remote address is read from the socket when asked (Node keeps it
- * once read, after the socket closes too). One object less per idle
- * connection (docs/benchmarks.md "Idle connections").
+ * Called once by the TCP listener for its server: its connections are then
+ * known by the server Node gives each accepted socket (`socket.server`), with
+ * nothing recorded per connection (a WeakMap entry cost about 33 bytes per
+ * idle connection, docs/benchmarks.md "Idle connections"). Their remote
+ * address is read from the socket when asked (Node keeps it once read, after
+ * the socket closes too).
  */
-export function recordTcpPeer (socket: Socket): void {
-  peers.set(socket, TCP)
+export function recordTcpServer (server: Server): void {
+  tcpServers.add(server)
 }
 
 /**
@@ -48,8 +50,10 @@ export function recordTcpPeer (socket: Socket): void {
  */
 export function peerOf (stream: Duplex): PeerInfo | undefined {
   const info = peers.get(stream)
-  if (info !== TCP) return info
-  return { listener: TCP, remoteAddress: (stream as Socket).remoteAddress, certificateCN: undefined }
+  if (info !== undefined) return info
+  // A TLS socket's server is the TLS listener's, and it is recorded above.
+  if (!(stream instanceof Socket) || !tcpServers.has((stream as Socket & { server?: Server }).server as Server)) return undefined
+  return { listener: 'mqtt', remoteAddress: stream.remoteAddress, certificateCN: undefined }
 }
 
 /** The subject CN of a TLS socket's client certificate, if it presented one that was verified. */

@@ -9,19 +9,26 @@ import type { Client } from 'aedes'
  * connection, as those would not follow the root logger's level when the
  * admin API changes it at run time (docs/operations.md#logs).
  */
-const ids = new WeakMap<object, number>()
+const CONN_ID = Symbol('fleetq.connId')
+type WithConnId = object & { [CONN_ID]?: number }
 let last = 0
 
-/** Gives `client` the next connection id. */
+/**
+ * Gives `client` the next connection id, as a property of its own under a
+ * symbol: a WeakMap entry cost about 33 bytes per idle connection and a
+ * hash-table insert per connect (docs/benchmarks.md "Idle connections").
+ * Every client gets it at the same point (the adapter's `handle`), so they
+ * all keep one shape.
+ */
 export function assignConnId (client: Client): number {
   const id = ++last
-  ids.set(client, id)
+  ;(client as WithConnId)[CONN_ID] = id
   return id
 }
 
 /** The connection id of `client`, or undefined for one the adapter was not handed (the broker's own publishes). */
 export function connIdOf (client: object | null | undefined): number | undefined {
-  return client == null ? undefined : ids.get(client)
+  return client == null ? undefined : (client as WithConnId)[CONN_ID]
 }
 
 /** `{ clientId, conn }` for a log line about `client` (both undefined for the broker itself, and then left out by pino). */

@@ -1,7 +1,7 @@
 import type { Client } from 'aedes'
-import { createRequire } from 'node:module'
 import { leaveWheel, moveToWheel } from './keepalive-wheel.js'
 import { emptyFastObject, fastEvents, leanParser } from './lean-parser.js'
+import { leanQueuePipe } from './queue-pipe.js'
 import { shareSocketListeners } from './socket-listeners.js'
 
 /*
@@ -10,10 +10,6 @@ import { shareSocketListeners } from './socket-listeners.js'
  * connection and an idle device never uses (docs/benchmarks.md "Idle
  * connections"), as lib/client.js makes it:
  *
- * - `_parser._list`, the bytes read and not yet parsed, made by mqtt-packet's
- *   `bl()`: a BufferListStream, a whole readable-stream Duplex (two stream
- *   states, an event emitter) on which parser.js only ever calls BufferList
- *   methods (`append`, `consume`, `length`, `readUInt8`, `slice`...).
  * - `_inboundInflight`, a Set of the QoS 2 packet ids awaiting PUBREL
  *   (lib/handlers/publish.js `has`/`size`/`add`, pubrel.js `delete`).
  * - `duplicates`, the last delivered creation counter by broker id
@@ -26,15 +22,22 @@ import { shareSocketListeners } from './socket-listeners.js'
  *   an `Object.create(null)` too, for the same reason.
  * - `_events`, the client's own listeners ('connected' once, 'error'), an
  *   EventEmitter's `{ __proto__: null }`: a property dictionary as well.
+ * - `_pendingDrains`, the write callbacks waiting for the socket's 'drain'
+ *   (`waitForDrain` pushes; `_handleDrain`, `_handleDrainTimeout` and
+ *   `close` read it and put a new array in its place): an empty array per
+ *   connection until a write is refused, shared until then.
  *
- * Also applied from here: lean-parser.ts (the parser's own allocations),
+ * Also applied from here: lean-parser.ts (the parser's own allocations, its
+ * buffer list and packet shared while idle),
  * socket-listeners.ts (the listeners Aedes makes per socket) and
  * keepalive-wheel.ts (one timer for every connection's keep-alive, moved
- * there when the CONNACK is sent; Aedes's `close` lets go of it).
+ * there when the CONNACK is sent; Aedes's `close` lets go of it) and, once
+ * per process, queue-pipe.ts (CONNECT's empty queue without a `pipeline()`).
  */
 
 interface ClientInternals {
   _parser?: { _list?: { length: number } }
+  _pendingDrains?: unknown
   _inboundInflight?: unknown
   duplicates?: unknown
   subscriptions?: unknown
@@ -43,17 +46,15 @@ interface ClientInternals {
   close?: unknown
 }
 
-type BufferListClass = new () => { length: number }
-
-/** bl's BufferList, as mqtt-packet resolves it (bl is its dependency, not ours). */
-const BufferList = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))('bl').BufferList as BufferListClass
-
 /**
  * A prototype with nothing on it and nothing behind it: an object made from
  * it reads every key as absent, `__proto__` and `constructor` included, as
  * `Object.create(null)` does, but starts with fast properties.
  */
 const NOTHING_INHERITED: object = Object.freeze(Object.create(null) as object)
+
+/** Every client's `_pendingDrains` until it first waits for a 'drain' (frozen: a push to it throws rather than reach another client). */
+const NO_DRAINS: readonly unknown[] = Object.freeze([])
 
 /** A Set made on the first `add`: most connections never have a QoS 2 packet in flight. */
 export class LazySet<T> {
@@ -80,17 +81,17 @@ export class LazySet<T> {
 /**
  * Replaces what `client` allocated and does not need yet with smaller
  * equivalents, right after Aedes creates it and before its first byte is
- * read: about 1.2 KB less per idle connection. mqtt-packet makes a new
- * BufferListStream only after a parse error, which closes the connection.
+ * read: about 1.2 KB less per idle connection.
  */
 export function leanClient (client: Client): void {
   const c = client as unknown as ClientInternals
   const parser = c._parser
   if (parser?._list?.length !== 0 || !(c._inboundInflight instanceof Set) || c._inboundInflight.size !== 0 ||
-    !isEmptyDictionary(c.duplicates) || !isEmptyDictionary(c.subscriptions) || c._events === undefined || c.broker === undefined) {
-    throw new Error('Aedes internals moved: client._parser._list, _inboundInflight, duplicates, subscriptions, _events and broker are needed (broker/mqtt/internals/lean-client.ts)')
+    !isEmptyDictionary(c.duplicates) || !isEmptyDictionary(c.subscriptions) || c._events === undefined || c.broker === undefined ||
+    !Array.isArray(c._pendingDrains) || c._pendingDrains.length !== 0) {
+    throw new Error('Aedes internals moved: client._parser._list, _inboundInflight, duplicates, subscriptions, _events, _pendingDrains and broker are needed (broker/mqtt/internals/lean-client.ts)')
   }
-  parser._list = new BufferList()
+  sharePendingDrains(client)
   c._inboundInflight = new LazySet<number>()
   c.duplicates = Object.create(NOTHING_INHERITED) as object
   c.subscriptions = emptyFastObject()
@@ -99,6 +100,24 @@ export function leanClient (client: Client): void {
   shareSocketListeners(client)
   leanParser(parser)
   useKeepaliveWheel(client)
+  leanQueuePipe()
+}
+
+const drainsShared = new WeakSet<object>()
+
+/** `client._pendingDrains` shared while empty; once per client class, `waitForDrain` gives a client its own array before pushing to it. */
+function sharePendingDrains (client: Client): void {
+  const proto = Object.getPrototypeOf(client) as { waitForDrain?: unknown }
+  if (!drainsShared.has(proto)) {
+    const waitForDrain = proto.waitForDrain
+    if (typeof waitForDrain !== 'function') throw new Error('Aedes internals moved: Client.prototype.waitForDrain is needed (broker/mqtt/internals/lean-client.ts)')
+    proto.waitForDrain = function waitForDrainOwnArray (this: ClientInternals, ...args: unknown[]) {
+      if (this._pendingDrains === NO_DRAINS) this._pendingDrains = []
+      return waitForDrain.apply(this, args) as unknown
+    }
+    drainsShared.add(proto)
+  }
+  ;(client as unknown as ClientInternals)._pendingDrains = NO_DRAINS
 }
 
 function isEmptyDictionary (value: unknown): boolean {
