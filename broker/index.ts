@@ -7,9 +7,7 @@ import { Closers } from './closers.js'
 import { PublishJournal } from './durability/publish-journal.js'
 import { configuredListeners, openExtraListeners, prepareTls, type ListenerInfo } from './listeners/index.js'
 import { HttpAccess } from './http/access.js'
-import { listenHttp } from './http/server.js'
 import { listenTcp } from './listeners/tcp.js'
-import { createMetrics } from './observability/metrics.js'
 import { SysTopics } from './observability/sys-topics.js'
 import { FLEETQ_VERSION } from './version.js'
 import { createLogger } from './logger.js'
@@ -135,6 +133,9 @@ export async function createBroker (options: BrokerOptions = {}, internals: Brok
       // Ready from here until close() begins (docs/operations.md).
       let ready = true
       closers.add('intake', 'readiness', () => { ready = false })
+      // The HTTP server, its routes and prom-client are loaded only with the HTTP listener on:
+      // several MB of RSS a broker without it need not hold (docs/benchmarks.md, "The broker's RSS").
+      const [{ listenHttp }, { createMetrics }] = await Promise.all([import('./http/server.js'), import('./observability/metrics.js')])
       const http = await listenHttp({
         admin: broker.admin, metrics: createMetrics(() => broker.stats()), ready: () => ready,
         access: new HttpAccess({ auth, admins: admins ?? [], token: resolved.http.token, logger }), logger, version: FLEETQ_VERSION

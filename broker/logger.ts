@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module'
 import { pino, type Logger } from 'pino'
-import pretty from 'pino-pretty'
+import type PinoPretty from 'pino-pretty'
 import type { BrokerConfig } from './generated/config-types.js'
 import type { LogLevel } from './options.js'
 
@@ -21,6 +22,10 @@ export function createLogger (level: LogLevel, format: LogFormat = 'auto', desti
   const tty = destination === undefined ? process.stderr.isTTY : (destination as { isTTY?: boolean }).isTTY === true
   const usePretty = format === 'pretty' || (format === 'auto' && tty)
   if (!usePretty) return pino({ name: 'fleetq', level }, destination ?? pino.destination({ dest: 2, sync: true }))
+  // pino-pretty, and what it loads, only for pretty logs: about 3 MB of RSS a
+  // broker logging JSON need not hold (docs/benchmarks.md, "The broker's RSS").
+  // require, not import(): createLogger stays synchronous.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty
   const stream = pretty({
     destination: destination ?? 2,
     sync: true,

@@ -4,9 +4,7 @@ import type { Logger } from 'pino'
 import type { Closers } from '../closers.js'
 import type { TlsOptions, WsOptions, WssOptions } from '../generated/config-types.js'
 import type { Intake, Listener, ListenerInfo } from './bind.js'
-import { listenTls } from './tls.js'
-import { loadTlsMaterial, type TlsMaterial } from './tls-material.js'
-import { listenWebSocket } from './websocket.js'
+import type { TlsMaterial } from './tls-material.js'
 
 export type { Intake, Listener, ListenerInfo } from './bind.js'
 export { peerOf, type ListenerKind, type PeerInfo } from './peer.js'
@@ -29,6 +27,8 @@ export async function prepareTls (options: ExtraListenerOptions): Promise<TlsMat
     throw new ConfigError('tls.ca', 'is required when tls.certificateIdentity is true (only a certificate verified against it names a user)')
   }
   if (options.tls.port === undefined && options.wss.port === undefined) return undefined
+  // Loaded only when needed, as the listeners below: docs/benchmarks.md, "The broker's RSS".
+  const { loadTlsMaterial } = await import('./tls-material.js')
   return await loadTlsMaterial(options.tls)
 }
 
@@ -53,7 +53,12 @@ export function configuredListeners (options: ExtraListenerOptions): ConfiguredL
   return on
 }
 
-/** Opens the {@link configuredListeners}, registering each one's closers as it opens. */
+/**
+ * Opens the {@link configuredListeners}, registering each one's closers as it
+ * opens. Each listener's module (with `ws` and node's HTTP, HTTPS and TLS
+ * servers) is loaded only when that listener is on: once loaded, code stays
+ * in the heap, run or not (docs/benchmarks.md, "The broker's RSS").
+ */
 export async function openExtraListeners (
   options: ExtraListenerOptions, material: TlsMaterial | undefined,
   handle: (stream: Duplex) => void, intake: Intake, closers: Closers, logger: Logger
@@ -65,9 +70,13 @@ export async function openExtraListeners (
     opened.push({ kind: listener.kind, host: listener.host, port: listener.port })
   }
   for (const { kind, host, port } of configuredListeners(options)) {
-    if (kind === 'ws') add(await listenWebSocket(handle, port, host, undefined, intake, logger))
+    if (kind === 'ws') add(await (await import('./websocket.js')).listenWebSocket(handle, port, host, undefined, intake, logger))
     // prepareTls read the material whenever a TLS or WSS port is set.
-    else if (material !== undefined) add(kind === 'mqtts' ? await listenTls(handle, port, host, material, intake, logger) : await listenWebSocket(handle, port, host, material, intake, logger))
+    else if (material !== undefined) {
+      add(kind === 'mqtts'
+        ? await (await import('./tls.js')).listenTls(handle, port, host, material, intake, logger)
+        : await (await import('./websocket.js')).listenWebSocket(handle, port, host, material, intake, logger))
+    }
   }
   return opened
 }

@@ -1,5 +1,4 @@
 import { Level } from 'level'
-import { MemoryLevel } from 'memory-level'
 import type { Logger } from 'pino'
 import { prefixRange, type BatchWriter, type KeyValueStore, type RangeOptions, type StoreOp, type SublevelOp } from './store.js'
 
@@ -93,8 +92,9 @@ export class Keyspace {
 
   /** Opens the database (creating it if missing) and moves data left at the root by the previous layout. */
   static async open (options: KeyspaceOptions = {}): Promise<Keyspace> {
+    // memory-level is loaded only for a keyspace in memory (docs/benchmarks.md, "The broker's RSS").
     const db = options.location === undefined
-      ? new MemoryLevel<string, Buffer>(ENCODINGS) as unknown as RootDatabase
+      ? new (await import('memory-level')).MemoryLevel<string, Buffer>(ENCODINGS) as unknown as RootDatabase
       : new Level<string, Buffer>(options.location, ENCODINGS) as unknown as RootDatabase
     const keyspace = new Keyspace(db, options.location ?? null)
     await db.open()
