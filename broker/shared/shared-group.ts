@@ -3,6 +3,7 @@ import { pickMember, type Candidate } from './dispatch-strategy.js'
 import type { GroupOptions } from './group-options.js'
 import type { GroupDefinition, GroupMessage, GroupStore } from './group-store.js'
 import { annotateDeliveries } from './delivery-count.js'
+import { ownBytes } from './own-bytes.js'
 import type { Connection } from '../types/mqtt.js'
 
 interface Member {
@@ -71,6 +72,9 @@ export interface GroupStats {
   /** Epoch ms the oldest waiting message entered the queue, null when none waits. */
   oldestEnqueuedAt: number | null
 }
+
+/** What a slot of `#pending` before its head holds: nothing (#releaseHead). */
+const RELEASED = undefined as unknown as GroupMessage
 
 /** What an enqueue that stores nothing answers: one settled promise for all. */
 const RESOLVED = Promise.resolve()
@@ -255,7 +259,7 @@ export class SharedGroup {
       if (this.options.overflow === 'drop-new') return RESOLVED
       this.#dropOldest()
     }
-    const message: GroupMessage = { seq: this.#store.nextSeq(), topic, payload, qos, enqueuedAt: Date.now(), deliveries: 0, checkedEnvelope }
+    const message: GroupMessage = { seq: this.#store.nextSeq(), topic, payload: ownBytes(payload), qos, enqueuedAt: Date.now(), deliveries: 0, checkedEnvelope }
     // Dispatched before the append is durable: a client's QoS 1 publish is
     // acknowledged only once this resolves (authorizePublish waits for it,
     // docs/durability.md "Stored by its group"), and any other is kept by the
@@ -384,7 +388,7 @@ export class SharedGroup {
       this.#turn++
       const fromHead = isPending && i === this.#head
       if (fromHead) {
-        this.#head++
+        this.#releaseHead()
         i++
       } else {
         queue.splice(i, 1)
@@ -487,7 +491,7 @@ export class SharedGroup {
   }
 
   #dropOldest (): void {
-    const victim = this.#head < this.#pending.length ? this.#pending[this.#head++] : this.#returned.shift()
+    const victim = this.#head < this.#pending.length ? this.#releaseHead() : this.#returned.shift()
     if (victim !== undefined) this.#remove([victim.seq])
     this.#compact()
   }
@@ -504,13 +508,25 @@ export class SharedGroup {
     })
     // pending is in arrival order: expired messages are at its head
     while (this.#head < this.#pending.length && (this.#pending[this.#head] as GroupMessage).enqueuedAt < cutoff) {
-      expired.push((this.#pending[this.#head++] as GroupMessage).seq)
+      expired.push(this.#releaseHead().seq)
     }
     if (expired.length > 0) {
       this.counters.expired += expired.length
       this.#remove(expired)
       this.#compact()
     }
+  }
+
+  /**
+   * The message at the head of `#pending`, its slot emptied and the head moved
+   * past it: a message sent, dropped or expired from the head must not stay
+   * reachable (its payload with it) until `#compact` copies the array, which
+   * waits for at least 1,024 of them.
+   */
+  #releaseHead (): GroupMessage {
+    const message = this.#pending[this.#head] as GroupMessage
+    this.#pending[this.#head++] = RELEASED
+    return message
   }
 
   #compact (): void {
