@@ -22,7 +22,10 @@ import { Socket } from 'node:net'
  * `finished`: a net.Socket emits it once whatever ended it (an error, both
  * sides ended, a destroy), and `close()` is idempotent. A WebSocket's byte
  * stream (ws `createWebSocketStream`) emits no 'close' (emitClose is off):
- * it keeps Aedes's own listeners.
+ * it keeps Aedes's own listeners. Where the socket has one listener of its
+ * own already for 'end' (net.js's) or 'close' (the connection limits'),
+ * one shared function calls that one and then ours, in the order they were
+ * added, so the socket keeps no listener array for the event.
  */
 
 interface OwnedStream { client?: { emit: (event: string, err: unknown) => boolean, close: () => void } }
@@ -44,6 +47,41 @@ function closeClient (this: OwnedStream): void {
 }
 
 function noop (): void {}
+
+/**
+ * net.js's own 'end' listener (`onReadableStreamEnd`, added by the Socket
+ * constructor, one function for every socket), once seen on a plain TCP
+ * socket; and one function calling it and then {@link closeClient}, in the
+ * order the two listeners ran: with one 'end' listener instead of two the
+ * socket keeps no listener array (about 30 bytes per idle connection,
+ * docs/benchmarks.md "Idle connections").
+ */
+let nodeEnd: Listener | undefined
+function endThenCloseClient (this: OwnedStream): void {
+  (nodeEnd as (this: OwnedStream) => void).call(this)
+  closeClient.call(this)
+}
+
+/**
+ * For a socket with one 'close' listener already (the connection limits'
+ * count, broker/security/connection-limits.ts: one function for every socket
+ * of a broker), one function calling it and then {@link closeClient}, made
+ * once per such listener: again no listener array per socket. Keyed weakly,
+ * as brokers come and go (the tests).
+ */
+const combinedCloses = new WeakMap<Listener, (this: OwnedStream) => void>()
+function combinedClose (first: Listener): (this: OwnedStream) => void {
+  let combined = combinedCloses.get(first)
+  if (combined === undefined) {
+    const run = first as (this: OwnedStream) => void
+    combined = function closeThenCloseClient (this: OwnedStream): void {
+      run.call(this)
+      closeClient.call(this)
+    }
+    combinedCloses.set(first, combined)
+  }
+  return combined
+}
 
 /** The listener added last for an event, if it has the name given (a bound function's is 'bound ' and its target's). */
 function lastOf (listeners: Listener | Listener[] | undefined, name: string): Listener | undefined {
@@ -76,8 +114,22 @@ export function shareSocketListeners (client: Client): boolean {
   conn.removeListener('end', connEnd as () => void)
   parser.removeListener('error', parserError)
   conn.on('error', emitOnClient)
-  conn.on('end', closeClient)
-  conn.on('close', closeClient)
+  const end = events.end
+  if (typeof end === 'function' && end.name === 'onReadableStreamEnd' && (nodeEnd === undefined || end === nodeEnd)) {
+    nodeEnd = end
+    conn.removeListener('end', end as () => void)
+    conn.on('end', endThenCloseClient)
+  } else {
+    conn.on('end', closeClient)
+  }
+  const close = events.close
+  // Not a `once` listener (its wrapper removes itself by reference) and not one made per socket.
+  if (typeof close === 'function' && !('listener' in close) && close.name === 'released') {
+    conn.removeListener('close', close as () => void)
+    conn.on('close', combinedClose(close))
+  } else {
+    conn.on('close', closeClient)
+  }
   parser.on('error', emitOnClient)
   return true
 }
