@@ -1,3 +1,5 @@
+// First: mqtt-packet's loggers are made when it loads (broker/mqtt/internals/quiet-debug.ts).
+import './mqtt/internals/quiet-debug.js'
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { TaskSchemas } from '../protocol/schema-registry.js'
