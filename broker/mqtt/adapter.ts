@@ -90,6 +90,7 @@ import { fixOverlappingSubscriptions } from './internals/overlapping-subscriptio
 import { JournalSettlement } from './internals/journal-settlement.js'
 import { leanClient } from './internals/lean-client.js'
 import { skipNumberCache } from './internals/number-cache.js'
+import { writePacketsWhole } from './internals/packet-writer.js'
 import { createQueueWriter } from './internals/queue-writer.js'
 import { subscriptionsOf } from './internals/subscriptions.js'
 import { connectedClientsOf } from './internals/clients.js'
@@ -283,6 +284,7 @@ export class MqttAdapter {
     this.#aedes = aedes
     skipClosedClients(aedes) // a socket closed mid-CONNECT stayed registered (internals/closed-clients.ts)
     skipNumberCache() // no 7 MB table of packet-identifier Buffers (internals/number-cache.ts)
+    writePacketsWhole() // PUBLISH and PUBACK in one write each (internals/packet-writer.ts)
     // From the start: an 'error' with no listener would be thrown from inside
     // Aedes. It emits one for store failures it survives; its typings do not list it.
     ;(aedes as unknown as EventEmitter).on('error', (err: Error) => {

@@ -46,6 +46,25 @@ function corkUntilCheckPhase (this: Corkable): void {
   Socket.prototype.cork.call(this)
 }
 
+/** Whether `stream` is a socket {@link coalesceWrites} applies to. */
+export function isCoalesced (stream: unknown): boolean {
+  return (stream as Partial<Corkable> | null)?.cork === corkUntilCheckPhase
+}
+
+/**
+ * For a writer that sends each packet in one `write()` (packet-writer.ts):
+ * the hold of {@link corkUntilCheckPhase} without the per-packet cork that
+ * mqtt-packet undoes on the next tick. `stream` must be coalesced.
+ */
+export function holdUntilCheckPhase (stream: NodeJS.WritableStream): void {
+  const socket = stream as Corkable
+  if (socket[HELD] !== true) {
+    socket[HELD] = true
+    Socket.prototype.cork.call(socket)
+    setImmediate(release, socket)
+  }
+}
+
 function release (socket: Corkable): void {
   socket[HELD] = false
   socket.uncork()
