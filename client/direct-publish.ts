@@ -1,4 +1,5 @@
 import { Store, type IPublishPacket, type MqttClient } from 'mqtt'
+import { MAX_REMAINING_LENGTH, remainingLengthBytes, writeFixedHeader } from '../protocol/fixed-header.js'
 import { corkForTurn } from './deferred-puback.js'
 
 /**
@@ -16,9 +17,6 @@ interface MqttInternals {
   _storeProcessing: boolean
   _storeProcessingQueue: unknown[]
 }
-
-/** [MQTT-2.2.3] the largest Remaining Length, four bytes of variable length. */
-const MAX_REMAINING_LENGTH = 268_435_455
 
 /**
  * A function that writes a QoS 1 PUBLISH (no retain, no DUP) as one
@@ -68,18 +66,9 @@ function writeQos1Publish (conn: MqttClient, internals: MqttInternals, topic: st
   const messageId = internals.messageIdProvider.allocate()
   if (messageId === null) return false
 
-  const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4
-  const packet = Buffer.allocUnsafe(1 + lengthBytes + remaining)
-  packet[0] = 0x32 // [MQTT-3.3.1] PUBLISH, QoS 1, no DUP, no retain
-  let offset = 1
-  // [MQTT-2.2.3] Remaining Length: 7 bits a byte, low first, high bit = more.
-  let rest = remaining
-  do {
-    let byte = rest % 128
-    rest = Math.floor(rest / 128)
-    if (rest > 0) byte |= 0x80
-    packet[offset++] = byte
-  } while (rest > 0)
+  const packet = Buffer.allocUnsafe(1 + remainingLengthBytes(remaining) + remaining)
+  // [MQTT-3.3.1] PUBLISH, QoS 1, no DUP, no retain
+  let offset = writeFixedHeader(packet, 0x32, remaining)
   packet.writeUInt16BE(topicBytes, offset)
   offset += 2
   packet.write(topic, offset)

@@ -1,4 +1,5 @@
 import mqttPacket from 'mqtt-packet'
+import { MAX_REMAINING_LENGTH, remainingLengthBytes, writeFixedHeader } from '../../../protocol/fixed-header.js'
 import { holdUntilCheckPhase, isCoalesced } from './coalesced-writes.js'
 
 /*
@@ -24,9 +25,6 @@ type WriteToStream = (packet: unknown, stream: NodeJS.WritableStream, opts?: unk
 /** Payloads up to this size are copied into the packet's one Buffer; larger ones follow it as a second write, not copied. */
 export const COPIED_PAYLOAD_BYTES = 2048
 
-/** [MQTT-2.2.3] Remaining Length is at most four bytes. */
-const MAX_REMAINING_LENGTH = 268_435_455
-
 const PUBLISH = 0x30
 const ACK_TYPES: Readonly<Record<string, number>> = Object.freeze({ puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 })
 
@@ -46,24 +44,6 @@ let encoded = 0
 
 function isPacketId (id: unknown): id is number {
   return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id <= 0xffff
-}
-
-function remainingLengthBytes (length: number): number {
-  return length < 0x80 ? 1 : length < 0x4000 ? 2 : length < 0x200000 ? 3 : 4
-}
-
-/** Writes the fixed header (type byte and Remaining Length) at 0; returns where the variable header starts. */
-function writeFixedHeader (buffer: Buffer, type: number, remaining: number): number {
-  buffer[0] = type
-  let offset = 1
-  let rest = remaining
-  do {
-    let byte = rest % 0x80
-    rest = Math.floor(rest / 0x80)
-    if (rest > 0) byte |= 0x80
-    buffer[offset++] = byte
-  } while (rest > 0)
-  return offset
 }
 
 /**
