@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { withDirectReads } from './read-list.js'
 
 /*
  * Patch of mqtt-packet 9 internals (tripwire: "lean parser" in
@@ -36,8 +37,8 @@ interface ParserInternals {
 
 const requireFromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))
 type BufferListClass = new () => { length: number }
-/** bl's BufferList, as mqtt-packet resolves it (bl is its dependency, not ours). */
-const BufferList = requireFromMqttPacket('bl').BufferList as BufferListClass
+/** bl's BufferList, as mqtt-packet resolves it (bl is its dependency, not ours), with reads that allocate nothing (read-list.ts). */
+const BufferList = withDirectReads(requireFromMqttPacket('bl').BufferList as BufferListClass)
 /** mqtt-packet's Packet: what `parser.packet` is between packets. */
 const Packet = requireFromMqttPacket('./packet') as new () => { length: number }
 

@@ -41,8 +41,21 @@ export function fixOverlappingSubscriptions (client: Client, onError: (err: unkn
   // a closure made per connection cost about 56 bytes more per idle
   // connection (its context), docs/benchmarks.md "Idle connections".
   c.deliver0 = deliverAtHighestQos.bind(c, c.deliver0, onError)
-  replaceSubscriptions(c, new Proxy(subscriptionsOf(c), tracking))
+  const subscriptions = subscriptionsOf(c)
+  Object.defineProperty(subscriptions, UNWRAPPED, { value: subscriptions })
+  replaceSubscriptions(c, new Proxy(subscriptions, tracking))
 }
+
+/**
+ * The object under the Proxy, kept under a symbol key of itself, not
+ * enumerable (`for...in`, `Object.keys` and spreads skip it; the Proxy has
+ * no `get` trap, so reading it through the Proxy is a plain read).
+ * Enumerating the Proxy goes through
+ * its `ownKeys` and a `getOwnPropertyDescriptor` per filter, a new array and
+ * descriptor objects each time: 0.7 KB per QoS 1 delivery in
+ * {@link highestGranted} (docs/benchmarks.md "The broker's RSS").
+ */
+const UNWRAPPED = Symbol('fleetq.unwrappedSubscriptions')
 
 /** `client.deliver0` once fixed: steps aside for a QoS > 0 message that a QoS > 0 subscription of the client also matches (point 1 above). */
 function deliverAtHighestQos (this: ClientInternals, deliver0: Deliver, onError: (err: unknown, client: Client) => void, packet: { topic: string, qos: number }, cb: () => void): void {
@@ -84,9 +97,10 @@ const tracking: ProxyHandler<Subscriptions> = {
  */
 export function highestGranted (subscriptions: Subscriptions, topic: string): number {
   let max = -1
-  for (const filter in subscriptions) {
+  const unwrapped = (subscriptions as Subscriptions & { [UNWRAPPED]?: Subscriptions })[UNWRAPPED] ?? subscriptions
+  for (const filter in unwrapped) {
     if (isShareTopic(filter)) continue
-    const sub = subscriptions[filter] as SubscriptionRecord & Partial<TrackedSubscription>
+    const sub = unwrapped[filter] as SubscriptionRecord & Partial<TrackedSubscription>
     const qos = sub[OWN_QOS] ?? sub.qos
     if (qos > max && topicMatches(filter, topic)) max = qos
   }
