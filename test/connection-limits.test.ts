@@ -10,6 +10,7 @@ import type { MqttClient } from 'mqtt'
 import WebSocket from 'ws'
 import { Clients, waitForEvent, waitUntil, type Message } from './helpers/mqtt-helpers.js'
 import { startBroker, uniqueTopic, type TestBroker } from './helpers/start-broker.js'
+import { aedesClientOf } from './helpers/aedes-client.js'
 
 /*
  * limits.maxConnections, maxConnectionsPerAddress, connectsPerSecondPerAddress
@@ -93,6 +94,22 @@ describe('connection limits on a real broker', () => {
     const refusedMeanwhile = await retryUntilAdmitted(`${topic}-after`)
     expect(b.broker.stats().limits.maxConnections).toBe(2 + refusedMeanwhile)
     await waitUntil(() => b!.broker.stats().connectedClients === 2, 'the subscriber and the client admitted after the close')
+  })
+
+  it('maxConnections: a connection whose socket reports closing twice makes room for one connection, not two', async () => {
+    b = await startBroker({ limits: { maxConnections: 1 } })
+    const topic = uniqueTopic('close-twice')
+    await clients.connect(b.url, { clientId: `${topic}-first` })
+    // The socket's one 'close' listener calls the connection limits' and Aedes's (broker/mqtt/internals/socket-listeners.ts).
+    const conn = aedesClientOf<{ conn: Socket }>(b, `${topic}-first`).conn
+    conn.emit('close', false)
+    conn.emit('close', false)
+    conn.destroy()
+    await waitUntil(() => b!.broker.stats().connectedClients === 0, 'the first client gone')
+    expect(await retryUntilAdmitted(`${topic}-second`)).toBe(0)
+    // Released twice, the count would stand at 0 with one open, and this one would be let in.
+    expect(await raw(`${topic}-third`)).toBe('closed')
+    expect(b.broker.stats().limits.maxConnections).toBe(1)
   })
 
   it('maxConnectionsPerAddress: a third connection from 127.0.0.1 is closed, 127.0.0.2 is not affected', async () => {

@@ -74,10 +74,15 @@ function combinedClose (first: Listener): (this: OwnedStream) => void {
   let combined = combinedCloses.get(first)
   if (combined === undefined) {
     const run = first as (this: OwnedStream) => void
-    combined = function closeThenCloseClient (this: OwnedStream): void {
+    const self: (this: OwnedStream & Socket) => void = function closeThenCloseClient (this: OwnedStream & Socket): void {
+      // Once, as `first` would have been: it removes itself (the connection
+      // limits release a socket exactly once, however often it reports
+      // closing), which finds nothing now that it is not registered itself.
+      this.removeListener('close', self)
       run.call(this)
       closeClient.call(this)
     }
+    combined = self as (this: OwnedStream) => void
     combinedCloses.set(first, combined)
   }
   return combined
