@@ -7,6 +7,9 @@ import { RetainedMessages } from './retained-messages.js'
 import { SessionRecords } from './session-records.js'
 import { StoredQueues } from './stored-queues.js'
 import { drainQueue, type QueueWriter } from './queue-drain.js'
+import { AckWaiters } from './ack-waiters.js'
+import { readQueueBatch } from './queue-batch-read.js'
+import { RecentAcks } from './recent-acks.js'
 
 export type { QueueWriter } from './queue-drain.js'
 import { SubscriptionIndex, type Subscription, type TrieSub } from './subscription-index.js'
@@ -30,7 +33,10 @@ import type { WriteBatcher } from './write-batcher.js'
  * By concern: this file holds the per-client queues (outgoing); retained
  * messages (retained-messages.ts), subscriptions (subscription-index.ts),
  * incoming QoS 2 and wills (session-records.ts), the queue index
- * (queue-index.ts) and the key formats (persistence-keys.ts) have theirs.
+ * (queue-index.ts), a queue's batched reads (queue-batch-read.ts), the wait
+ * for a connection's next PUBACK (ack-waiters.ts), the memory of queued
+ * messages acknowledged lately (recent-acks.ts) and the key formats
+ * (persistence-keys.ts) have theirs.
  */
 
 export interface LevelPersistenceOptions {
@@ -78,8 +84,6 @@ export interface LevelPersistenceEvents {
   'queue-overflow': [clientId: string, topic: string]
 }
 
-/** Acknowledged queued messages remembered, across all clients (`#rememberAcked`). */
-const ACKED_REMEMBERED = 4096
 
 /** What an enqueue with no subscriber answers: one settled promise for all (Aedes only awaits it). */
 const RESOLVED = Promise.resolve()
@@ -94,12 +98,12 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   readonly #records: SessionRecords
   readonly #queues = new Map<string, ClientQueue>()
   readonly #draining = new Set<ClientRef>()
-  /** `{clientId}\0{creation number}` of queued messages acknowledged lately (`#rememberAcked`). */
-  readonly #recentlyAcked = new Set<string>()
+  /** Queued messages acknowledged lately (shouldDeliverLive). */
+  readonly #recentAcks = new RecentAcks()
   /** Connections whose queue stream has handed every queued message to Aedes (see `shouldDeliverLive`). */
   readonly #caughtUp = new WeakSet<ClientRef>()
-  /** Queue streams waiting for Aedes to take (outgoingUpdate) what they yielded, by connection. */
-  readonly #claimWaiters = new Map<ClientRef, () => void>()
+  /** Queue streams and drains waiting for Aedes to take (outgoingUpdate) what they yielded, or for a PUBACK, by connection. */
+  readonly #ackWaiters = new AckWaiters()
   #seq = 0
   /** Queues left by a previous broker, loaded after start. */
   readonly #stored: StoredQueues
@@ -354,7 +358,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
 
   async outgoingUpdate (client: ClientRef, packet: StoredPacket): Promise<void> {
     const queue = this.#queue(client.id)
-    this.#wakeStream(client)
+    this.#ackWaiters.wake(client)
     if (packet.brokerId != null) {
       let seq = queue.byCounter.get(counterKey(packet))
       if (seq === undefined) {
@@ -422,10 +426,10 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     queue.bySeq.delete(seq)
     queue.byMessageId.delete(packet.messageId as number)
     queue.byCounter.delete(counterKey(entry))
-    if (entry.brokerId !== null) this.#rememberAcked(client.id, counterKey(entry))
+    if (entry.brokerId !== null) this.#recentAcks.remember(client.id, counterKey(entry))
     // an empty queue goes, unless a stream is iterating it
     if (queue.bySeq.size === 0 && !this.#isStreamed(client.id)) this.#queues.delete(client.id)
-    this.#wakeStream(client)
+    this.#ackWaiters.wake(client)
     await this.#writes.write([{ type: 'del', sublevel, key }])
     return value === undefined ? undefined : decodeQueuedPacket(value)
   }
@@ -543,56 +547,15 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     }
   }
 
-  /**
-   * Resolves once a PUBACK (or an update) for `client` arrives, true; false
-   * at once if the connection or the store closed. Its timer only notices a
-   * connection that closed meanwhile.
-   */
+  /** A PUBACK or update for `client`: true; false at once if the connection or the store closed (ack-waiters.ts). */
   async #waitForAck (client: ClientRef): Promise<boolean> {
-    if ((client as { closed?: boolean }).closed === true || this.#destroyed !== null) return false
-    await new Promise<void>((resolve) => {
-      // The timer only notices a connection that closed meanwhile.
-      const timer = setTimeout(wake, 50)
-      const waiters = this.#claimWaiters
-      function wake (): void {
-        clearTimeout(timer)
-        if (waiters.get(client) === wake) waiters.delete(client)
-        resolve()
-      }
-      waiters.set(client, wake)
-    })
-    return true
+    return await this.#ackWaiters.wait(client, (client as { closed?: boolean }).closed === true || this.#destroyed !== null)
   }
 
-  /**
-   * The stored values of `seqs` (ascending, all of one client), from one
-   * range read, with writes not yet in the store taking precedence.
-   */
+  /** The stored values of `seqs` of `clientId`'s queue, in one range read (queue-batch-read.ts). */
   async #readBatch (clientId: string, seqs: number[]): Promise<Map<number, Buffer>> {
-    const sublevel = this.#stores.outgoing
-    // Writes not yet stored are taken before the range read starts: one that
-    // lands while it runs is then seen either way.
-    const unwritten = new Map<number, Buffer | null>()
-    for (const seq of seqs) {
-      const value = this.#writes.pendingValue(sublevel, outgoingKey(clientId, seq))
-      if (value !== undefined) unwritten.set(seq, value)
-    }
-    const values = new Map<number, Buffer>()
-    const range = { gte: outgoingKey(clientId, seqs[0] as number), lte: outgoingKey(clientId, seqs[seqs.length - 1] as number) }
-    try {
-      for await (const [key, value] of sublevel.iterator(range)) {
-        values.set(Number(key.slice(key.lastIndexOf(':') + 1)), value)
-      }
-    } catch (err) {
-      // The store closed under a stream of a persistence being destroyed: it ends (`#claimed`).
-      if (this.#destroyed !== null) return new Map()
-      throw err
-    }
-    for (const [seq, value] of unwritten) {
-      if (value === null) values.delete(seq)
-      else values.set(seq, value)
-    }
-    return values
+    // The store closed under a stream of a persistence being destroyed: it ends (`#claimed`).
+    return await readQueueBatch(this.#stores.outgoing, this.#writes, clientId, seqs, () => this.#destroyed !== null)
   }
 
   /**
@@ -614,31 +577,6 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
   }
 
   /**
-   * Queued messages acknowledged lately, by client and creation number
-   * (`shouldDeliverLive`): the one place that remembers a message after its
-   * queue entry and maybe its whole queue are gone. Bounded; a message
-   * acknowledged longer ago has long been delivered live or not.
-   */
-  #rememberAcked (clientId: string, counter: string): void {
-    const acked = this.#recentlyAcked
-    acked.add(`${clientId}\u0000${counter}`)
-    if (acked.size > ACKED_REMEMBERED) acked.delete(acked.values().next().value as string)
-  }
-
-  /**
-   * Its queued copy was written and acknowledged already: the publish that
-   * queued it for the offline session was still on its way to the live
-   * subscribers when the client came back and drained its queue.
-   */
-  #ackedFromQueue (client: ClientRef, counter: string): boolean {
-    return this.#recentlyAcked.size > 0 && this.#recentlyAcked.has(`${client.id}\u0000${counter}`)
-  }
-
-  #wakeStream (client: ClientRef): void {
-    this.#claimWaiters.get(client)?.()
-  }
-
-  /**
    * Whether a live delivery of this packet should go out now (see
    * `trackDeliveries`). No when its queued copy was already written to this
    * very connection, and no while this connection has not been handed its
@@ -652,7 +590,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
     const queue = this.#queues.get(client.id)
     const counter = counterKey({ brokerId, brokerCounter })
     const seq = queue?.byCounter.get(counter)
-    if (queue === undefined) return !this.#ackedFromQueue(client, counter) // not queued for this client now
+    if (queue === undefined) return !this.#recentAcks.has(client.id, counter) // not queued for this client now
     if (seq === undefined) {
       // Dropped at the queue bound before its live delivery: it is counted
       // as dropped and not sent, not even once the backlog is out. Newer
@@ -662,7 +600,7 @@ export class LevelPersistence extends EventEmitter<LevelPersistenceEvents> {
       // (test/backlog-order.test.ts saw "200 after 249").
       // Kept in `dropped` (bounded): outgoingUpdate looks for it too.
       if (queue.dropped.has(counter)) return !this.#trackDeliveries
-      return !this.#ackedFromQueue(client, counter) // not queued for this client now
+      return !this.#recentAcks.has(client.id, counter) // not queued for this client now
     }
     if (queue.bySeq.get(seq)?.sentTo === client) return false
     return !this.#trackDeliveries || this.#caughtUp.has(client)
