@@ -57,7 +57,7 @@ import mqemitter from 'mqemitter'
 import type { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import { isDelayedTopic, isShareTopic, parseDelayedTopic, SYS_PREFIX } from '../../protocol/topics.js'
+import { isShareTopic } from '../../protocol/topics.js'
 import { journalNeeded } from '../durability/durable-destinations.js'
 import type { PublishJournal } from '../durability/publish-journal.js'
 import { peerOf } from '../listeners/peer.js'
@@ -69,16 +69,16 @@ import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import type { LimitCounters } from '../security/limit-counters.js'
 import type { TaskGate } from '../tasks/task-gate.js'
 import type { PublishPacket } from '../types/mqtt.js'
-import { allowAll, BAD_USERNAME_OR_PASSWORD, NOT_AUTHORIZED, type AccessPolicy, type Authentication } from './access.js'
+import { allowAll, type AccessPolicy } from './access.js'
 import { ClientLimits, UNLIMITED, type ClientLimitSettings } from './client-limits.js'
 import { HookGuard, type FaultProbe } from './guard.js'
-import { illFormedTopic } from './topic-validity.js'
+import { createAuthenticate } from './hooks/authenticate.js'
 import { createAuthorizeForward } from './hooks/authorize-forward.js'
 import { createAuthorizePublish } from './hooks/authorize-publish.js'
 import { createAuthorizeSubscribe } from './hooks/authorize-subscribe.js'
 import { createPublished } from './hooks/published.js'
 import { createPreConnect } from './hooks/pre-connect.js'
-import { clientInfo, setUsername } from './hooks/util.js'
+import { clientInfo } from './hooks/util.js'
 import { Connections } from './internals/connection.js'
 import { skipClosedClients } from './internals/closed-clients.js'
 import { coalesceWrites } from './internals/coalesced-writes.js'
@@ -147,9 +147,6 @@ export interface SessionStats {
   /** Retained messages stored. */
   retainedMessages: number
 }
-
-/** Aedes's CONNACK return code 3, server unavailable (MQTT 3.1.1 §3.2.2.3): a failed authenticate is our fault, not the client's. */
-const SERVER_UNAVAILABLE = 3
 
 export class MqttAdapter {
   readonly #options: MqttAdapterOptions
@@ -338,7 +335,7 @@ export class MqttAdapter {
     return this.#closing
   }
 
-  /** Also keeps the CONNECT's will topic for {@link #willAllowed}: only preConnect is handed the packet. */
+  /** Also keeps the CONNECT's will topic for authenticate (hooks/authenticate.ts): only preConnect is handed the packet. */
   #preConnect () {
     const preConnect = createPreConnect(this.#clientLimits)
     return (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void => {
@@ -348,49 +345,7 @@ export class MqttAdapter {
   }
 
   #authenticate () {
-    const guard = this.#guard
-    const access = this.#access
-    return (client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>,
-      done: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void): void => {
-      guard.async('authenticate', client, async (): Promise<boolean | Authentication> => {
-        const pending = access.authenticate(clientInfo(client), username, password)
-        const verdict = pending instanceof Promise ? await pending : pending
-        if (verdict === false || (typeof verdict === 'object' && !verdict.accepted)) return verdict
-        // Before the CONNACK: the will's check and the restored subscriptions' already see it.
-        if (typeof verdict === 'object' && verdict.username !== undefined) setUsername(client, verdict.username)
-        const will = this.#wills.get(client)
-        if (will !== undefined && !await this.#willAllowed(client, will)) return { accepted: false, returnCode: NOT_AUTHORIZED }
-        return verdict
-      }, (answer) => {
-        if (typeof answer === 'boolean') {
-          done(null, answer)
-        } else if (answer.accepted) {
-          done(null, true)
-        } else {
-          done(Object.assign(new Error(answer.returnCode === BAD_USERNAME_OR_PASSWORD ? 'bad user name or password' : 'not authorized'),
-            { returnCode: answer.returnCode }), false)
-        }
-      }, () => {
-        done(Object.assign(new Error('server unavailable'), { returnCode: SERVER_UNAVAILABLE }), false)
-      })
-    }
-  }
-
-  /**
-   * A will is checked as a PUBLISH of its client would be, at CONNECT, as
-   * Mosquitto does: it may be published long after, by a broker that
-   * restarted and no longer knows who left it (CONNACK 0x05 if refused).
-   */
-  async #willAllowed (client: Client, topic: string): Promise<boolean> {
-    let allowed = illFormedTopic(topic) === null && this.#clientLimits.topicRefusal(client.id, topic) === null &&
-      !topic.startsWith(SYS_PREFIX) && !isShareTopic(topic)
-    if (allowed) {
-      const target = isDelayedTopic(topic) ? parseDelayedTopic(topic, Number.MAX_SAFE_INTEGER).target || topic : topic
-      const verdict = this.#access.authorizePublish(clientInfo(client), target)
-      allowed = typeof verdict === 'boolean' ? verdict : await verdict
-    }
-    if (!allowed) this.#options.logger.info({ ...connFields(client), topic }, 'CONNECT refused: its will may not be published')
-    return allowed
+    return createAuthenticate({ guard: this.#guard, access: this.#access, limits: this.#clientLimits, logger: this.#options.logger, willOf: (client) => this.#wills.get(client) })
   }
 
   #authorizePublish (services: MqttServices) {
