@@ -98,6 +98,11 @@ export class SharedGroup {
   idleSince: number | null
   readonly #store: GroupStore
   readonly #logger: Logger
+  /** The batch promise of the last removal (see #remove). */
+  #lastRemoval: Promise<void> | null = null
+  readonly #removalFailed = (err: unknown): void => {
+    this.#logger.error({ err, group: this.definition.key }, 'could not remove acknowledged messages')
+  }
   #pending: GroupMessage[] = []
   #head = 0
   /** Taken back from a member, in seq order: sent before anything pending. */
@@ -275,7 +280,7 @@ export class SharedGroup {
 
   /** A PUBACK from `client`; false if the identifier is not one of this group's. */
   ack (client: Connection, messageId: number): boolean {
-    const member = this.#members.find((m) => m.client === client)
+    const member = this.#memberOf(client)
     const seq = member?.outstanding.get(messageId)
     if (member === undefined || seq === undefined) return false
     member.outstanding.delete(messageId)
@@ -537,9 +542,18 @@ export class SharedGroup {
   }
 
   #remove (seqs: number[]): void {
-    this.#store.remove(this.definition.key, seqs).catch((err: unknown) => {
-      this.#logger.error({ err, group: this.definition.key }, 'could not remove acknowledged messages')
-    })
+    // The removals of one turn share their batch's promise: one failure
+    // handler per batch, not a derived promise and a closure per message.
+    const removed = this.#store.remove(this.definition.key, seqs)
+    if (removed === this.#lastRemoval) return
+    this.#lastRemoval = removed
+    removed.catch(this.#removalFailed)
+  }
+
+  /** The member `client` is, without a closure per call (every PUBACK looks it up). */
+  #memberOf (client: Connection): Member | undefined {
+    for (const member of this.#members) if (member.client === client) return member
+    return undefined
   }
 }
 

@@ -62,6 +62,11 @@ export interface AuthorizePublishParts {
  * Resolves with the error to refuse the publish with (the client is then
  * disconnected), or null.
  */
+/** What `finish` answers once a publish is stored: no error. */
+function stored (): null {
+  return null
+}
+
 export function createAuthorizePublish (parts: AuthorizePublishParts) {
   const { access, gate, delayed, journal, needsJournal, groups, logger } = parts
 
@@ -81,19 +86,24 @@ export function createAuthorizePublish (parts: AuthorizePublishParts) {
     return new Error(`not authorized to publish to ${topic}`)
   }
 
-  async function finish (packet: PublishPacket, client: Client | null, decision: GateDecision, write: Promise<void>): Promise<Error | null> {
-    try {
-      await write
-      // The idempotency key is stored only after the message: a crash
-      // between the two repeats a task rather than losing it.
-      await decision.commit?.()
-      return null
-    } catch (err) {
+  /**
+   * Null once the write (and the idempotency key's commit) landed; the error
+   * otherwise. Promise chains, not an async function: this runs for every
+   * task submitted, and the async function's own promise and awaits were
+   * about 0.7 KB of garbage each time (docs/benchmarks.md).
+   */
+  function finish (packet: PublishPacket, client: Client | null, decision: GateDecision, write: Promise<void>): Promise<Error | null> {
+    const failed = (err: unknown): Error => {
       // refused after all: the publisher's resend must not count as a duplicate
       decision.release?.()
       logger.error({ err, ...connFields(client), topic: packet.topic }, 'could not store a publish; not acknowledging it')
       return err as Error
     }
+    const commit = decision.commit
+    if (commit === undefined) return write.then(stored, failed)
+    // The idempotency key is stored only after the message: a crash
+    // between the two repeats a task rather than losing it.
+    return write.then(() => commit.call(decision)).then(stored, failed)
   }
 
   /**
