@@ -84,7 +84,6 @@ export interface LevelPersistenceEvents {
   'queue-overflow': [clientId: string, topic: string]
 }
 
-
 /** What an enqueue with no subscriber answers: one settled promise for all (Aedes only awaits it). */
 const RESOLVED = Promise.resolve()
 

@@ -54,10 +54,11 @@ function literalPrefix (filter: string): { key: string, levels: 1 | 2 } | null {
   const first = firstLevels(filter, 1)
   if (first === '+' || first === '#') return null
   if (first.length === filter.length) return { key: first, levels: 1 }
-  const second = filter.slice(first.length + 1, firstLevels(filter, 2).length)
+  const two = firstLevels(filter, 2)
+  const second = two.slice(first.length + 1)
   // `a/#` also matches `a` itself [MQTT-4.7.1-2]: one level it is.
   if (second === '+' || second === '#') return { key: first, levels: 1 }
-  return { key: firstLevels(filter, 2), levels: 2 }
+  return { key: two, levels: 2 }
 }
 
 /** `name` up to (not including) the slash after its first `levels` levels; all of it if it has no more. */

@@ -200,11 +200,11 @@ export class SharedGroup {
   }
 
   hasMember (client: Connection): boolean {
-    return this.#members.some((m) => m.client === client)
+    return this.#memberOf(client) !== undefined
   }
 
   join (client: Connection, qos: 0 | 1, prefetch: number | undefined): void {
-    const existing = this.#members.find((m) => m.client === client)
+    const existing = this.#memberOf(client)
     if (existing !== undefined) {
       existing.qos = qos
       if (prefetch !== undefined) existing.prefetch = prefetch
@@ -216,7 +216,7 @@ export class SharedGroup {
   }
 
   setPrefetch (client: Connection, prefetch: number): void {
-    const member = this.#members.find((m) => m.client === client)
+    const member = this.#memberOf(client)
     if (member === undefined) return
     member.prefetch = prefetch
     this.dispatch()
@@ -550,7 +550,7 @@ export class SharedGroup {
     removed.catch(this.#removalFailed)
   }
 
-  /** The member `client` is, without a closure per call (every PUBACK looks it up). */
+  /** The member `client` is, if any; a loop, not a closure per call (every PUBACK looks it up). */
   #memberOf (client: Connection): Member | undefined {
     for (const member of this.#members) if (member.client === client) return member
     return undefined

@@ -53,6 +53,11 @@ export interface AuthorizePublishParts {
   isQos2Resend: (client: Client, packet: PublishPacket) => Promise<boolean>
 }
 
+/** What `finish` answers once a publish is stored: no error. */
+function stored (): null {
+  return null
+}
+
 /**
  * Aedes's `authorizePublish`: the client's limits (publish rate, topic
  * size), access checks, then the task gate, then the
@@ -62,11 +67,6 @@ export interface AuthorizePublishParts {
  * Resolves with the error to refuse the publish with (the client is then
  * disconnected), or null.
  */
-/** What `finish` answers once a publish is stored: no error. */
-function stored (): null {
-  return null
-}
-
 export function createAuthorizePublish (parts: AuthorizePublishParts) {
   const { access, gate, delayed, journal, needsJournal, groups, logger } = parts
 

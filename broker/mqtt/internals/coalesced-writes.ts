@@ -38,11 +38,7 @@ const HELD = Symbol('fleetq.corkHeld')
 type Corkable = Socket & { [HELD]?: boolean }
 
 function corkUntilCheckPhase (this: Corkable): void {
-  if (this[HELD] !== true) {
-    this[HELD] = true
-    Socket.prototype.cork.call(this)
-    setImmediate(release, this)
-  }
+  holdUntilCheckPhase(this)
   Socket.prototype.cork.call(this)
 }
 
@@ -52,9 +48,10 @@ export function isCoalesced (stream: unknown): boolean {
 }
 
 /**
- * For a writer that sends each packet in one `write()` (packet-writer.ts):
- * the hold of {@link corkUntilCheckPhase} without the per-packet cork that
- * mqtt-packet undoes on the next tick. `stream` must be coalesced.
+ * The hold of a coalesced socket: corked once, uncorked in the check phase.
+ * {@link corkUntilCheckPhase} adds mqtt-packet's per-packet cork on top
+ * (undone on the next tick); a writer that sends each packet in one
+ * `write()` (packet-writer.ts) needs only this. `stream` must be coalesced.
  */
 export function holdUntilCheckPhase (stream: NodeJS.WritableStream): void {
   const socket = stream as Corkable

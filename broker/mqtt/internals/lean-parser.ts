@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module'
+import { requireFromMqttPacket } from './mqtt-packet-require.js'
 import { withDirectReads } from './read-list.js'
 
 /*
@@ -35,7 +35,6 @@ interface ParserInternals {
   parse: (this: ParserInternals, buf: Buffer) => number
 }
 
-const requireFromMqttPacket = createRequire(createRequire(import.meta.url).resolve('mqtt-packet'))
 type BufferListClass = new () => { length: number }
 /** bl's BufferList, as mqtt-packet resolves it (bl is its dependency, not ours), with reads that allocate nothing (read-list.ts). */
 const BufferList = withDirectReads(requireFromMqttPacket('bl').BufferList as BufferListClass)

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module'
+import { requireFromMqttPacket } from './mqtt-packet-require.js'
 
 /*
  * Patch of mqtt-packet 9's logging (tripwire: "quiet debug" in
@@ -49,13 +49,11 @@ function quietLogger (inner: Logger): Logger {
  */
 export function installQuietDebug (): boolean {
   if (installed) return true
-  const requireHere = createRequire(import.meta.url)
-  const mqttPacketMain = requireHere.resolve('mqtt-packet')
-  const requireFromMqttPacket = createRequire(mqttPacketMain)
-  if (requireHere.cache[requireFromMqttPacket.resolve('./parser')] !== undefined) return false
+  const cache = requireFromMqttPacket.cache
+  if (cache[requireFromMqttPacket.resolve('./parser')] !== undefined) return false
   const debugPath = requireFromMqttPacket.resolve('debug')
   const factory = requireFromMqttPacket('debug') as Factory
-  const cached = requireHere.cache[debugPath]
+  const cached = cache[debugPath]
   if (cached === undefined) throw new Error("mqtt-packet internals moved: 'debug' is not in require's cache (broker/mqtt/internals/quiet-debug.ts)")
   cached.exports = new Proxy(factory, {
     apply (target, self, args: [string]) {
