@@ -1,6 +1,8 @@
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Server } from 'node:net'
+import { constants } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -20,6 +22,17 @@ async function writeConfig (config: unknown): Promise<string> {
   const path = join(await freshDir('config'), 'fleetq.json')
   await writeFile(path, typeof config === 'string' ? config : JSON.stringify(config))
   return path
+}
+
+/** A process's state letter from /proc (Linux): 'T' once stopped. */
+function processState (pid: number): string {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').charAt(0)
+}
+
+/** The signals pending for a whole process (ShdPnd in /proc/{pid}/status), by name. */
+function pendingSignals (pid: number): string[] {
+  const mask = BigInt('0x' + (/^ShdPnd:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0'))
+  return Object.entries(constants.signals).filter(([, n]) => (mask >> BigInt(n - 1)) & 1n).map(([name]) => name)
 }
 
 /** Holds a port so a broker that picks it fails with FLEETQ_PORT_IN_USE. */
@@ -93,9 +106,15 @@ describe('fleetq broker', slow, () => {
     // Sent while the child is stopped, so both are pending when it runs again: on a loaded
     // machine this process can otherwise be descheduled between the two kills for longer
     // than the child takes to close.
+    // Each step is waited for in /proc: a SIGSTOP not yet acted on when
+    // SIGCONT is sent is discarded by it, and the two signals could then
+    // reach the child apart after all.
+    const pid = broker.child.pid as number
     broker.child.kill('SIGSTOP')
+    await waitUntil(() => processState(pid) === 'T', 'the child to stop')
     broker.child.kill('SIGTERM')
     broker.child.kill('SIGINT')
+    await waitUntil(() => pendingSignals(pid).includes('SIGTERM') && pendingSignals(pid).includes('SIGINT'), 'both signals pending')
     broker.child.kill('SIGCONT')
     expect(await broker.exited).toEqual({ code: 1, signal: null })
     await broker.waitForLog('second signal while shutting down; exiting without a clean close')
